@@ -1,0 +1,45 @@
+# The README's front door. Everything real lives in CMake; this file only
+# names the common jobs.  `make` builds build/rtscore (dev preset, -O2 -g).
+.PHONY: all build deps test test-full demo bench fuzz format check-src clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build:
+	@[ -f build/build.ninja ] || cmake --preset dev >/dev/null
+	@cmake --build --preset dev
+
+# Installs what is missing, builds with ASan+UBSan, runs every quick test.
+test: deps
+	@[ -f build-asan/build.ninja ] || cmake --preset asan >/dev/null
+	@cmake --build --preset asan
+	@bash scripts/run-tests.sh build-asan quick
+
+test-full: deps
+	@[ -f build-asan/build.ninja ] || cmake --preset asan >/dev/null
+	@cmake --build --preset asan
+	@bash scripts/run-tests.sh build-asan 'quick|full'
+
+# Installs what is missing, builds, runs the fraud pipeline on the embedded default.
+demo: deps build
+	@./build/rtscore demo
+
+bench:
+	@[ -f build-release/build.ninja ] || cmake --preset release >/dev/null
+	@cmake --build --preset release
+	@bash scripts/run-bench.sh build-release
+
+fuzz:
+	@[ -f build-fuzz/build.ninja ] || cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz
+
+check-src:
+	@bash tools/checksrc.sh
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')
+
+clean:
+	rm -rf build build-asan build-tsan build-release build-fuzz
