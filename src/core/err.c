@@ -52,11 +52,12 @@ enum rts_err rts_errf(struct rts_errbuf *eb, enum rts_err code, int line, int co
 
 void rts_err_prefix(struct rts_errbuf *eb, const char *prefix)
 {
-    char tmp[sizeof(eb->msg)];
+    char tmp[2 * sizeof(eb->msg)];
 
     if (!eb || !prefix || !*prefix) {
         return;
     }
-    snprintf(tmp, sizeof(tmp), "%s: %s", prefix, eb->msg);
-    memcpy(eb->msg, tmp, sizeof(eb->msg));
+    snprintf(tmp, sizeof(tmp), "%.*s: %s", (int)(sizeof(eb->msg) / 2), prefix, eb->msg);
+    memcpy(eb->msg, tmp, sizeof(eb->msg) - 1); /* cut to fit */
+    eb->msg[sizeof(eb->msg) - 1] = '\0';
 }

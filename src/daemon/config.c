@@ -1,0 +1,851 @@
+/*
+ * config.c - parse and check the pipeline YAML into struct rts_pipeline_conf.
+ *
+ * Every section is described by an option table (conf.h), which gives the
+ * unknown-key errors with line numbers, the defaults and docs/CONFIG.md from
+ * one declaration. Cross-references (a feature's `of`, role fields) are
+ * resolved here; expressions are only located here and compiled by the
+ * pipeline. Sections of the design that this build does not implement yet
+ * are refused by name rather than ignored.
+ */
+#include "daemon/config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+
+#define PATH_MAX_LEN 160
+
+const char *rts_stage_name(enum rts_stage s)
+{
+    static const char *const names[] = {
+#define RTS_STAGE_NAME(name, text) text,
+        RTS_STAGES(RTS_STAGE_NAME)
+#undef RTS_STAGE_NAME
+    };
+    return (unsigned)s < RTS_STAGE__COUNT ? names[s] : "?";
+}
+
+/* ---- section option tables ---- */
+
+struct top_opts {
+    const char *pipeline;
+    const struct rts_conf_node *workers, *source, *event, *features, *rules, *fallback, *sink,
+        *alerts, *dlq, *limits, *latency_budget;
+    const struct rts_conf_node *stores, *model, *dedup, *checkpoint, *http;
+};
+
+static const struct rts_opt top_opts_table[] = {
+    RTS_OPT_STR("pipeline", "pipeline", offsetof(struct top_opts, pipeline),
+                "name of the pipeline (logs, metrics)"),
+    RTS_OPT_NODE("workers", offsetof(struct top_opts, workers),
+                 "shard workers: a number or auto (= online cores); default auto"),
+    RTS_OPT_NODE("source", offsetof(struct top_opts, source), "where events come from (required)"),
+    RTS_OPT_NODE("event", offsetof(struct top_opts, event), "event format and schema (required)"),
+    RTS_OPT_NODE("features", offsetof(struct top_opts, features), "list of features, in order"),
+    RTS_OPT_NODE("rules", offsetof(struct top_opts, rules),
+                 "decision rules; the first match wins"),
+    RTS_OPT_NODE("fallback", offsetof(struct top_opts, fallback),
+                 "the rule-based score (used while no model serves)"),
+    RTS_OPT_NODE("sink", offsetof(struct top_opts, sink), "where score records go (required)"),
+    RTS_OPT_NODE("alerts", offsetof(struct top_opts, alerts),
+                 "records matching `when` also go to their own sink"),
+    RTS_OPT_NODE("dlq", offsetof(struct top_opts, dlq), "where dead-letter records go"),
+    RTS_OPT_NODE("limits", offsetof(struct top_opts, limits), "bounds of queues, events and state"),
+    RTS_OPT_NODE("latency_budget", offsetof(struct top_opts, latency_budget),
+                 "per-stage budgets; exceeding one is counted"),
+    RTS_OPT_NODE("stores", offsetof(struct top_opts, stores), "online feature stores (not yet)"),
+    RTS_OPT_NODE("model", offsetof(struct top_opts, model), "the embedded model (not yet)"),
+    RTS_OPT_NODE("dedup", offsetof(struct top_opts, dedup), "dedup by event id (not yet)"),
+    RTS_OPT_NODE("checkpoint", offsetof(struct top_opts, checkpoint), "checkpoints (not yet)"),
+    RTS_OPT_NODE("http", offsetof(struct top_opts, http), "HTTP control plane (not yet)"),
+    RTS_OPT_END,
+};
+
+struct event_opts {
+    const char *format, *id, *key, *time;
+    const struct rts_conf_node *fields;
+};
+
+static const struct rts_opt event_opts_table[] = {
+    RTS_OPT_STR("format", "json", offsetof(struct event_opts, format),
+                "message format: json (one object per message or line)"),
+    RTS_OPT_STR_REQ("id", offsetof(struct event_opts, id), "field with the event id"),
+    RTS_OPT_STR_REQ("key", offsetof(struct event_opts, key),
+                    "field with the state and routing key"),
+    RTS_OPT_STR("time", NULL, offsetof(struct event_opts, time),
+                "field with the event time (epoch ms, epoch s or RFC 3339); "
+                "absent = ingest time"),
+    RTS_OPT_NODE("fields", offsetof(struct event_opts, fields),
+                 "map of field name to {type, required, default, min, max, max_len}"),
+    RTS_OPT_END,
+};
+
+struct field_opts {
+    const char *type;
+    int required;
+    const struct rts_conf_node *def, *min, *max;
+    int64_t max_len;
+};
+
+static const struct rts_opt field_opts_table[] = {
+    RTS_OPT_STR_REQ("type", offsetof(struct field_opts, type),
+                    "string | int | float | bool | timestamp"),
+    RTS_OPT_BOOL("required", "false", offsetof(struct field_opts, required),
+                 "an event without it goes to the DLQ (missing_field)"),
+    RTS_OPT_NODE("default", offsetof(struct field_opts, def), "value when absent or null"),
+    RTS_OPT_NODE("min", offsetof(struct field_opts, min), "numbers: smallest allowed value"),
+    RTS_OPT_NODE("max", offsetof(struct field_opts, max), "numbers: largest allowed value"),
+    RTS_OPT_INT("max_len", "0", offsetof(struct field_opts, max_len),
+                "strings: most bytes allowed; 0 = no limit"),
+    RTS_OPT_END,
+};
+
+struct feature_opts {
+    const char *name, *expr, *agg, *of;
+    const struct rts_conf_node *window;
+    int64_t last, buckets;
+    const struct rts_conf_node *lookup;
+};
+
+static const struct rts_opt feature_opts_table[] = {
+    RTS_OPT_STR_REQ("name", offsetof(struct feature_opts, name), "feature name (an identifier)"),
+    RTS_OPT_STR("expr", NULL, offsetof(struct feature_opts, expr),
+                "an expression over fields and other features"),
+    RTS_OPT_STR("agg", NULL, offsetof(struct feature_opts, agg),
+                "count | sum | mean | min | max | distinct | last | since_last | velocity"),
+    RTS_OPT_STR("of", NULL, offsetof(struct feature_opts, of), "the field aggregated"),
+    RTS_OPT_NODE("window", offsetof(struct feature_opts, window),
+                 "sliding event-time window, e.g. 5m, 24h, 30d"),
+    RTS_OPT_INT("last", "0", offsetof(struct feature_opts, last),
+                "aggregate over the last N values instead of a window"),
+    RTS_OPT_INT("buckets", "0", offsetof(struct feature_opts, buckets),
+                "window resolution: window / buckets (default 32; distinct 8)"),
+    RTS_OPT_NODE("lookup", offsetof(struct feature_opts, lookup),
+                 "read from an online store (not yet)"),
+    RTS_OPT_END,
+};
+
+struct rule_opts {
+    const char *when, *decision, *reason;
+};
+
+static const struct rts_opt rule_opts_table[] = {
+    RTS_OPT_STR("when", NULL, offsetof(struct rule_opts, when),
+                "condition; absent = always (the default decision)"),
+    RTS_OPT_STR_REQ("decision", offsetof(struct rule_opts, decision),
+                    "decision label, e.g. allow, review, block"),
+    RTS_OPT_STR("reason", NULL, offsetof(struct rule_opts, reason),
+                "recorded reason; default the text of `when`"),
+    RTS_OPT_END,
+};
+
+struct fallback_opts {
+    const char *score;
+};
+
+static const struct rts_opt fallback_opts_table[] = {
+    RTS_OPT_STR_REQ("score", offsetof(struct fallback_opts, score),
+                    "expression giving the score without a model"),
+    RTS_OPT_END,
+};
+
+struct alerts_opts {
+    const char *when;
+    const struct rts_conf_node *sink;
+};
+
+static const struct rts_opt alerts_opts_table[] = {
+    RTS_OPT_STR_REQ("when", offsetof(struct alerts_opts, when),
+                    "condition over score, decision, fields and features"),
+    RTS_OPT_NODE("sink", offsetof(struct alerts_opts, sink), "where alerts go (required)"),
+    RTS_OPT_END,
+};
+
+static const struct rts_opt limits_opts_table[] = {
+    RTS_OPT_INT("queue", "65536", offsetof(struct rts_limits, queue),
+                "events queued per worker before the source waits"),
+    RTS_OPT_SIZE("queue_bytes", "16MiB", offsetof(struct rts_limits, queue_bytes),
+                 "bytes queued per worker before the source waits"),
+    RTS_OPT_SIZE("max_event_bytes", "65536", offsetof(struct rts_limits, max_event_bytes),
+                 "larger messages go to the DLQ as too_large"),
+    RTS_OPT_INT("max_keys", "10000000", offsetof(struct rts_limits, max_keys),
+                "keys of keyed state (all workers); the least recently seen is evicted"),
+    RTS_OPT_DURATION("key_ttl", "30d", offsetof(struct rts_limits, key_ttl_us),
+                     "a key unseen this long (event time) expires; 0 = never"),
+    RTS_OPT_INT("max_sketches", "10000", offsetof(struct rts_limits, max_sketches),
+                "dense HyperLogLog sketches per distinct feature and worker"),
+    RTS_OPT_END,
+};
+
+static const struct rts_opt budget_opts_table[] = {
+#define RTS_BUDGET_OPT(name, text)                                                                 \
+    RTS_OPT_DURATION(text, "0", sizeof(int64_t) * RTS_STAGE_##name,                                \
+                     "budget of the " text " stage; 0 = none"),
+    RTS_STAGES(RTS_BUDGET_OPT)
+#undef RTS_BUDGET_OPT
+        RTS_OPT_END,
+};
+
+static const char *const plugin_ignore[] = {"type", NULL};
+static const char *const score_sink_ignore[] = {"type", "emit_features", NULL};
+
+/* ---- helpers ---- */
+
+/* Re-address an error from a lower layer (no position) at node @n. */
+static enum rts_err at_node(struct rts_errbuf *eb, const struct rts_conf_node *n, const char *path)
+{
+    char msg[sizeof(eb->msg)];
+
+    memcpy(msg, eb->msg, sizeof(msg));
+    return rts_conf_errf(eb, n, path, "%s", msg);
+}
+
+/* An identifier of at most 64 bytes (names go into records unescaped-bounded). */
+static int is_ident(const char *s)
+{
+    if (!s || !(isalpha((unsigned char)*s) || *s == '_') || strlen(s) > 64) {
+        return 0;
+    }
+    for (s++; *s; s++) {
+        if (!(isalnum((unsigned char)*s) || *s == '_')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int is_reserved(const char *s)
+{
+    static const char *const words[] = {"and", "or", "not", "in", "true", "false", "score",
+                                        "decision", NULL};
+    for (size_t i = 0; words[i]; i++) {
+        if (strcmp(s, words[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void expr_at(struct rts_conf_expr *e, const struct rts_conf_node *map, const char *key,
+                    const char *src, const char *path)
+{
+    const struct rts_conf_node *n = rts_conf_get(map, key);
+
+    e->src = src;
+    e->path = path;
+    e->line = n ? n->line : map->line;
+    e->column = n ? n->column : map->column;
+}
+
+/* A path string that lives as long as the config (kept in a list). */
+struct path_list {
+    char **v;
+    size_t n;
+};
+
+static const char *keep_path(struct path_list *pl, const char *fmt, const char *a, size_t i)
+{
+    char tmp[PATH_MAX_LEN];
+    char **nv;
+
+    snprintf(tmp, sizeof(tmp), fmt, a, i);
+    nv = realloc(pl->v, (pl->n + 1) * sizeof(*nv));
+    if (!nv) {
+        return "?";
+    }
+    pl->v = nv;
+    pl->v[pl->n] = strdup(tmp);
+    return pl->v[pl->n] ? pl->v[pl->n++] : "?";
+}
+
+struct rts_conf_full {
+    struct rts_pipeline_conf pub;
+    struct path_list paths;
+};
+
+static enum rts_err parse_source(struct rts_pipeline_conf *c, const struct rts_conf_node *n,
+                                 struct rts_errbuf *eb)
+{
+    const struct rts_conf_node *t;
+    const char *type;
+    void *ctx;
+
+    if (!n) {
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "%s: missing required key 'source'", c->file);
+    }
+    if (n->kind != RTS_CONF_MAP) {
+        return rts_conf_errf(eb, n, "source", "expected a mapping with a type");
+    }
+    t = rts_conf_get(n, "type");
+    if (!t) {
+        return rts_conf_errf(eb, n, "source", "missing required key 'type' (file | generator)");
+    }
+    if (rts_conf_string(t, "source.type", &type, eb)) {
+        return RTS_ERR_INVAL;
+    }
+    c->source_ops = rts_source_find(type);
+    if (!c->source_ops) {
+        if (strcmp(type, "kafka") == 0) {
+            return rts_conf_errf(eb, t, "source.type",
+                                 "kafka is not available in this build yet; use file or "
+                                 "generator");
+        }
+        return rts_conf_errf(eb, t, "source.type", "unknown source '%s'; expected file or "
+                                                   "generator", type);
+    }
+    c->source_node = n;
+    ctx = rts_opt_ctx_new(c->source_ops->opts, c->source_ops->ctx_size, n, "source",
+                              plugin_ignore, eb);
+    free(ctx);
+    return ctx ? RTS_ERR_OK : RTS_ERR_INVAL;
+}
+
+static enum rts_err parse_sink(const struct rts_conf_node *n, const char *path, int score_sink,
+                               struct rts_sink_conf *out, struct rts_errbuf *eb)
+{
+    const struct rts_conf_node *t, *ef;
+    const char *type;
+    void *ctx;
+
+    if (n->kind != RTS_CONF_MAP) {
+        return rts_conf_errf(eb, n, path, "expected a mapping with a type");
+    }
+    t = rts_conf_get(n, "type");
+    if (!t) {
+        return rts_conf_errf(eb, n, path, "missing required key 'type' (file | null)");
+    }
+    if (rts_conf_string(t, path, &type, eb)) {
+        return RTS_ERR_INVAL;
+    }
+    out->ops = rts_sink_find(type);
+    if (!out->ops) {
+        if (strcmp(type, "kafka") == 0) {
+            return rts_conf_errf(eb, t, path,
+                                 "kafka is not available in this build yet; use file or null");
+        }
+        return rts_conf_errf(eb, t, path, "unknown sink '%s'; expected file or null", type);
+    }
+    out->node = n;
+    out->path = path;
+    ef = rts_conf_get(n, "emit_features");
+    if (score_sink && ef && rts_conf_bool(ef, path, &out->emit_features, eb)) {
+        return RTS_ERR_INVAL;
+    }
+    ctx = rts_opt_ctx_new(out->ops->opts, out->ops->ctx_size, n, path,
+                              score_sink ? score_sink_ignore : plugin_ignore, eb);
+    free(ctx);
+    return ctx ? RTS_ERR_OK : RTS_ERR_INVAL;
+}
+
+static enum rts_err parse_num_node(const struct rts_conf_node *n, const char *path, double *out,
+                                   struct rts_errbuf *eb)
+{
+    return rts_conf_double(n, path, out, eb);
+}
+
+static enum rts_err parse_fields(struct rts_conf_full *cf, const struct rts_conf_node *fields,
+                                 struct rts_errbuf *eb)
+{
+    struct rts_pipeline_conf *c = &cf->pub;
+
+    if (!fields) {
+        return RTS_ERR_OK;
+    }
+    if (fields->kind != RTS_CONF_MAP) {
+        return rts_conf_errf(eb, fields, "event.fields", "expected a mapping of field name to "
+                                                         "{type: ...}");
+    }
+    for (size_t i = 0; i < fields->len; i++) {
+        const struct rts_conf_node *fn = fields->items[i];
+        const char *name = fields->keys[i];
+        const char *path = keep_path(&cf->paths, "event.fields.%s", name, 0);
+        struct field_opts fo = {0};
+        struct rts_field_spec spec = {0};
+        double d;
+
+        if (!is_ident(name) || is_reserved(name)) {
+            return rts_conf_errf(eb, fn, path, "'%s' is not a usable field name (an identifier, "
+                                               "not a reserved word)", name);
+        }
+        if (rts_opt_apply(field_opts_table, fn, path, NULL, &fo, eb)) {
+            return RTS_ERR_INVAL;
+        }
+        spec.name = name;
+        if (rts_field_type_parse(fo.type, &spec.type) != 0) {
+            return rts_conf_errf(eb, rts_conf_get(fn, "type"), path,
+                                 "unknown type '%s'; expected string, int, float, bool or "
+                                 "timestamp", fo.type);
+        }
+        spec.required = fo.required;
+        if (fo.max_len < 0 || fo.max_len > UINT32_MAX) {
+            return rts_conf_errf(eb, rts_conf_get(fn, "max_len"), path, "max_len out of range");
+        }
+        spec.max_len = (uint32_t)fo.max_len;
+        if ((fo.min || fo.max) && spec.type == RTS_FT_STRING) {
+            return rts_conf_errf(eb, fn, path, "min and max apply to numbers; strings have "
+                                               "max_len");
+        }
+        if (fo.min) {
+            if (parse_num_node(fo.min, path, &spec.min, eb)) {
+                return RTS_ERR_INVAL;
+            }
+            spec.has_min = 1;
+        }
+        if (fo.max) {
+            if (parse_num_node(fo.max, path, &spec.max, eb)) {
+                return RTS_ERR_INVAL;
+            }
+            spec.has_max = 1;
+        }
+        if (spec.has_min && spec.has_max && spec.min > spec.max) {
+            return rts_conf_errf(eb, fn, path, "min is larger than max");
+        }
+        if (fo.def) {
+            spec.has_default = 1;
+            if (spec.type == RTS_FT_STRING) {
+                if (rts_conf_string(fo.def, path, &spec.def_str, eb)) {
+                    return RTS_ERR_INVAL;
+                }
+            } else if (spec.type == RTS_FT_BOOL) {
+                int b;
+                if (rts_conf_bool(fo.def, path, &b, eb)) {
+                    return RTS_ERR_INVAL;
+                }
+                spec.def_num = b;
+            } else {
+                if (parse_num_node(fo.def, path, &d, eb)) {
+                    return RTS_ERR_INVAL;
+                }
+                spec.def_num = d;
+            }
+        }
+        if (rts_schema_add(c->schema, &spec, eb)) {
+            return at_node(eb, fn, path);
+        }
+    }
+    return RTS_ERR_OK;
+}
+
+static enum rts_err parse_event(struct rts_conf_full *cf, const struct rts_conf_node *n,
+                                struct rts_errbuf *eb)
+{
+    struct rts_pipeline_conf *c = &cf->pub;
+    struct event_opts eo = {0};
+
+    if (!n) {
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "%s: missing required key 'event'", c->file);
+    }
+    if (rts_opt_apply(event_opts_table, n, "event", NULL, &eo, eb)) {
+        return RTS_ERR_INVAL;
+    }
+    if (strcmp(eo.format, "json") != 0) {
+        return rts_conf_errf(eb, rts_conf_get(n, "format"), "event.format",
+                             "unknown format '%s'; expected json", eo.format);
+    }
+    c->schema = rts_schema_new();
+    if (!c->schema) {
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    if (parse_fields(cf, eo.fields, eb)) {
+        return RTS_ERR_INVAL;
+    }
+    if (rts_schema_set_roles(c->schema, eo.id, eo.key, eo.time, eb)) {
+        return at_node(eb, n, "event");
+    }
+    return RTS_ERR_OK;
+}
+
+static int field_is_numeric(const struct rts_schema *s, int i)
+{
+    return rts_field_value_type(rts_schema_field(s, (size_t)i)->type) != RTS_T_STR;
+}
+
+static enum rts_err parse_feature(struct rts_conf_full *cf, const struct rts_conf_node *fn,
+                                  size_t idx, struct rts_feature_def *d, struct rts_errbuf *eb)
+{
+    struct rts_pipeline_conf *c = &cf->pub;
+    const char *path = keep_path(&cf->paths, "%sfeatures[%zu]", "", idx);
+    struct feature_opts fo = {0};
+    int64_t win_us = 0;
+
+    if (fn->kind != RTS_CONF_MAP) {
+        return rts_conf_errf(eb, fn, path, "expected a mapping like {name: x, agg: count, "
+                                           "window: 5m}");
+    }
+    if (rts_opt_apply(feature_opts_table, fn, path, NULL, &fo, eb)) {
+        return RTS_ERR_INVAL;
+    }
+    d->name = fo.name;
+    d->file = c->file;
+    d->line = fn->line;
+    d->column = fn->column;
+    d->of = -1;
+    if (!is_ident(fo.name) || is_reserved(fo.name)) {
+        return rts_conf_errf(eb, rts_conf_get(fn, "name"), path,
+                             "'%s' is not a usable feature name (an identifier, not a reserved "
+                             "word)", fo.name);
+    }
+    if (rts_schema_find(c->schema, fo.name, strlen(fo.name)) >= 0) {
+        return rts_conf_errf(eb, rts_conf_get(fn, "name"), path,
+                             "'%s' is already an event field", fo.name);
+    }
+    for (size_t j = 0; j < idx; j++) {
+        if (strcmp(c->features[j].name, fo.name) == 0) {
+            return rts_conf_errf(eb, rts_conf_get(fn, "name"), path,
+                                 "feature '%s' is defined twice (first at line %d)", fo.name,
+                                 c->features[j].line);
+        }
+    }
+    if (fo.lookup) {
+        return rts_conf_errf(eb, fo.lookup, path, "lookup features need an online store, which "
+                                                  "this build does not have yet");
+    }
+    if (!!fo.expr + !!fo.agg != 1) {
+        return rts_conf_errf(eb, fn, path, "a feature has exactly one of expr or agg");
+    }
+    if (fo.expr) {
+        if (fo.of || fo.window || fo.last || fo.buckets) {
+            return rts_conf_errf(eb, fn, path, "of, window, last and buckets go with agg, not "
+                                               "expr");
+        }
+        d->kind = RTS_FEAT_EXPR;
+        d->expr = fo.expr;
+        d->line = rts_conf_get(fn, "expr")->line;
+        d->column = rts_conf_get(fn, "expr")->column;
+        return RTS_ERR_OK;
+    }
+    d->kind = RTS_FEAT_AGG;
+    if (rts_agg_parse(fo.agg, &d->agg) != 0) {
+        return rts_conf_errf(eb, rts_conf_get(fn, "agg"), path,
+                             "unknown agg '%s'; expected count, sum, mean, min, max, distinct, "
+                             "last, since_last or velocity", fo.agg);
+    }
+    if (fo.of) {
+        d->of = rts_schema_find(c->schema, fo.of, strlen(fo.of));
+        if (d->of < 0) {
+            return rts_conf_errf(eb, rts_conf_get(fn, "of"), path, "unknown field '%s'", fo.of);
+        }
+    }
+    if (fo.window && rts_conf_duration_us(fo.window, path, &win_us, eb)) {
+        return RTS_ERR_INVAL;
+    }
+    if (fo.window && win_us < 1000) {
+        return rts_conf_errf(eb, fo.window, path, "window must be at least 1ms");
+    }
+    if (fo.last < 0 || fo.last > 1024) {
+        return rts_conf_errf(eb, rts_conf_get(fn, "last"), path, "last must be 1..1024");
+    }
+    if (fo.buckets < 0 || fo.buckets > 4096) {
+        return rts_conf_errf(eb, rts_conf_get(fn, "buckets"), path, "buckets must be 1..4096");
+    }
+    d->window_ms = win_us / 1000;
+    d->last_n = (uint32_t)fo.last;
+    d->buckets = (uint32_t)(fo.buckets ? fo.buckets : d->agg == RTS_AGG_DISTINCT ? 8 : 32);
+    switch (d->agg) {
+    case RTS_AGG_SINCE_LAST:
+        if (fo.of || fo.window || fo.last) {
+            return rts_conf_errf(eb, fn, path, "since_last takes no of, window or last");
+        }
+        return RTS_ERR_OK;
+    case RTS_AGG_LAST:
+        if (!fo.of || fo.window) {
+            return rts_conf_errf(eb, fn, path, "last needs of and takes no window (last: N "
+                                               "keeps N values, default 1)");
+        }
+        if (!d->last_n) {
+            d->last_n = 1;
+        }
+        break;
+    case RTS_AGG_DISTINCT:
+        if (!fo.of || !fo.window || fo.last) {
+            return rts_conf_errf(eb, fn, path, "distinct needs of and window");
+        }
+        return RTS_ERR_OK;
+    case RTS_AGG_COUNT:
+    case RTS_AGG_VELOCITY:
+        if (!fo.window == !fo.last || (d->agg == RTS_AGG_VELOCITY && fo.last)) {
+            return rts_conf_errf(eb, fn, path, "%s needs a window%s", fo.agg,
+                                 d->agg == RTS_AGG_COUNT ? " or last" : "");
+        }
+        if (fo.last && !fo.of) {
+            return rts_conf_errf(eb, fn, path, "count with last needs of (values counted)");
+        }
+        break;
+    default:
+        if (!fo.of) {
+            return rts_conf_errf(eb, fn, path, "%s needs of (the field aggregated)", fo.agg);
+        }
+        if (!fo.window == !fo.last) {
+            return rts_conf_errf(eb, fn, path, "%s needs exactly one of window or last", fo.agg);
+        }
+        break;
+    }
+    if (d->of >= 0 && !field_is_numeric(c->schema, d->of)) {
+        return rts_conf_errf(eb, rts_conf_get(fn, "of"), path,
+                             "%s needs a numeric field; '%s' is a string", fo.agg, fo.of);
+    }
+    return RTS_ERR_OK;
+}
+
+static enum rts_err parse_features(struct rts_conf_full *cf, const struct rts_conf_node *n,
+                                   struct rts_errbuf *eb)
+{
+    struct rts_pipeline_conf *c = &cf->pub;
+
+    if (!n) {
+        return RTS_ERR_OK;
+    }
+    if (n->kind != RTS_CONF_SEQ) {
+        return rts_conf_errf(eb, n, "features", "expected a list of features");
+    }
+    c->features = calloc(n->len ? n->len : 1, sizeof(*c->features));
+    if (!c->features) {
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    for (size_t i = 0; i < n->len; i++) {
+        if (parse_feature(cf, n->items[i], i, &c->features[i], eb)) {
+            return RTS_ERR_INVAL;
+        }
+        c->nfeatures++;
+    }
+    return RTS_ERR_OK;
+}
+
+static enum rts_err parse_rules(struct rts_conf_full *cf, const struct rts_conf_node *n,
+                                struct rts_errbuf *eb)
+{
+    struct rts_pipeline_conf *c = &cf->pub;
+
+    if (!n) {
+        return RTS_ERR_OK;
+    }
+    if (n->kind != RTS_CONF_SEQ) {
+        return rts_conf_errf(eb, n, "rules", "expected a list of {when, decision}");
+    }
+    c->rules = calloc(n->len ? n->len : 1, sizeof(*c->rules));
+    if (!c->rules) {
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    for (size_t i = 0; i < n->len; i++) {
+        const char *path = keep_path(&cf->paths, "%srules[%zu]", "", i);
+        struct rule_opts ro = {0};
+        struct rts_rule_conf *r = &c->rules[i];
+
+        if (rts_opt_apply(rule_opts_table, n->items[i], path, NULL, &ro, eb)) {
+            return RTS_ERR_INVAL;
+        }
+        if (!is_ident(ro.decision)) {
+            return rts_conf_errf(eb, rts_conf_get(n->items[i], "decision"), path,
+                                 "decision '%s' must be a word like allow, review or block",
+                                 ro.decision);
+        }
+        expr_at(&r->when, n->items[i], "when", ro.when, path);
+        r->decision = ro.decision;
+        r->reason = ro.reason ? ro.reason : ro.when;
+        c->nrules++;
+    }
+    return RTS_ERR_OK;
+}
+
+static enum rts_err parse_workers(struct rts_pipeline_conf *c, const struct rts_conf_node *n,
+                                  struct rts_errbuf *eb)
+{
+    int64_t w;
+
+    if (!n || (n->kind == RTS_CONF_SCALAR && strcmp(n->str, "auto") == 0)) {
+        c->workers = 0;
+        return RTS_ERR_OK;
+    }
+    if (rts_conf_int(n, "workers", &w, eb)) {
+        return rts_conf_errf(eb, n, "workers", "expected a number of workers or auto");
+    }
+    if (w < 1 || w > 256) {
+        return rts_conf_errf(eb, n, "workers", "expected 1..256 or auto, got %lld",
+                             (long long)w);
+    }
+    c->workers = (int)w;
+    return RTS_ERR_OK;
+}
+
+static enum rts_err refuse_later(const struct top_opts *t, struct rts_errbuf *eb)
+{
+    const struct {
+        const struct rts_conf_node *n;
+        const char *key, *what;
+    } later[] = {
+        {t->stores, "stores", "online feature stores"},
+        {t->model, "model", "embedded models (score with fallback.score meanwhile)"},
+        {t->dedup, "dedup", "dedup by event id"},
+        {t->checkpoint, "checkpoint", "checkpoints"},
+        {t->http, "http", "the HTTP control plane"},
+    };
+    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+        if (later[i].n) {
+            return rts_conf_errf(eb, later[i].n, later[i].key,
+                                 "%s are not available in this build yet; remove '%s'",
+                                 later[i].what, later[i].key);
+        }
+    }
+    return RTS_ERR_OK;
+}
+
+struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *text, size_t len,
+                                                  struct rts_errbuf *eb)
+{
+    struct rts_conf_full *cf = calloc(1, sizeof(*cf));
+    struct rts_pipeline_conf *c;
+    const struct rts_conf_node *root;
+    struct top_opts t = {0};
+    struct fallback_opts fo = {0};
+    struct alerts_opts ao = {0};
+
+    if (!cf) {
+        rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+        return NULL;
+    }
+    c = &cf->pub;
+    c->file = file;
+    c->doc = rts_conf_parse(file, text, len, eb);
+    if (!c->doc) {
+        goto fail;
+    }
+    root = rts_conf_root(c->doc);
+    if (!root || root->kind != RTS_CONF_MAP) {
+        rts_errf(eb, RTS_ERR_INVAL, 1, 1, "%s: expected a mapping with source, event, sink, ...",
+                 file);
+        goto fail;
+    }
+    if (rts_opt_apply(top_opts_table, root, "", NULL, &t, eb) || refuse_later(&t, eb)) {
+        goto fail;
+    }
+    c->name = t.pipeline;
+    if (parse_workers(c, t.workers, eb) || parse_source(c, t.source, eb) ||
+        parse_event(cf, t.event, eb) || parse_features(cf, t.features, eb) ||
+        parse_rules(cf, t.rules, eb)) {
+        goto fail;
+    }
+    if (!t.fallback) {
+        rts_errf(eb, RTS_ERR_INVAL, 0, 0,
+                 "%s: missing required key 'fallback' (fallback.score gives the score while "
+                 "there is no model)", file);
+        goto fail;
+    }
+    if (rts_opt_apply(fallback_opts_table, t.fallback, "fallback", NULL, &fo, eb)) {
+        goto fail;
+    }
+    expr_at(&c->fallback_score, t.fallback, "score", fo.score, "fallback.score");
+    if (!t.sink) {
+        rts_errf(eb, RTS_ERR_INVAL, 0, 0, "%s: missing required key 'sink'", file);
+        goto fail;
+    }
+    if (parse_sink(t.sink, "sink", 1, &c->sink, eb)) {
+        goto fail;
+    }
+    if (t.alerts) {
+        if (rts_opt_apply(alerts_opts_table, t.alerts, "alerts", NULL, &ao, eb)) {
+            goto fail;
+        }
+        if (!ao.sink) {
+            rts_conf_errf(eb, t.alerts, "alerts", "missing required key 'sink'");
+            goto fail;
+        }
+        expr_at(&c->alerts_when, t.alerts, "when", ao.when, "alerts.when");
+        if (parse_sink(ao.sink, "alerts.sink", 0, &c->alerts, eb)) {
+            goto fail;
+        }
+    }
+    if (t.dlq && parse_sink(t.dlq, "dlq", 0, &c->dlq, eb)) {
+        goto fail;
+    }
+    if (rts_opt_apply(limits_opts_table, t.limits, "limits", NULL, &c->limits, eb) ||
+        rts_opt_apply(budget_opts_table, t.latency_budget, "latency_budget", NULL, c->budget_us,
+                      eb)) {
+        goto fail;
+    }
+    if (c->limits.queue < 16 || c->limits.queue_bytes < 2 * c->limits.max_event_bytes + 4096 ||
+        c->limits.max_event_bytes < 64 || c->limits.max_keys < 1 || c->limits.key_ttl_us < 0 ||
+        c->limits.max_sketches < 0) {
+        rts_conf_errf(eb, t.limits ? t.limits : root, "limits",
+                      "out of range: queue >= 16, max_event_bytes >= 64, queue_bytes >= 2 * "
+                      "max_event_bytes + 4096, max_keys >= 1");
+        goto fail;
+    }
+    return c;
+fail:
+    rts_pipeline_conf_free(c);
+    return NULL;
+}
+
+struct rts_pipeline_conf *rts_pipeline_conf_load(const char *path, struct rts_errbuf *eb)
+{
+    struct rts_buf b = {0};
+    struct rts_pipeline_conf *c = NULL;
+
+    if (rts_buf_read_file(&b, path, 4u << 20, eb) == RTS_ERR_OK) {
+        c = rts_pipeline_conf_parse(path, b.data ? b.data : "", b.len, eb);
+    }
+    rts_buf_fini(&b);
+    return c;
+}
+
+void rts_pipeline_conf_free(struct rts_pipeline_conf *c)
+{
+    struct rts_conf_full *cf = (struct rts_conf_full *)c;
+
+    if (!c) {
+        return;
+    }
+    for (size_t i = 0; i < cf->paths.n; i++) {
+        free(cf->paths.v[i]);
+    }
+    free(cf->paths.v);
+    free(c->features);
+    free(c->rules);
+    rts_schema_free(c->schema);
+    rts_conf_free(c->doc);
+    free(cf);
+}
+
+static enum rts_err doc_section(struct rts_buf *out, const char *title, const char *intro,
+                                const struct rts_opt *opts)
+{
+    if (rts_buf_printf(out, "\n### %s\n\n%s\n\n", title, intro)) {
+        return RTS_ERR_NOMEM;
+    }
+    return rts_opt_doc(opts, out);
+}
+
+enum rts_err rts_pipeline_conf_doc(struct rts_buf *out)
+{
+    enum rts_err rc = RTS_ERR_OK;
+
+    rc |= doc_section(out, "Top level", "The keys of a pipeline file.", top_opts_table);
+    rc |= doc_section(out, "event", "The message format and the role fields.", event_opts_table);
+    rc |= doc_section(out, "event.fields.NAME", "One entry per schema field.", field_opts_table);
+    rc |= doc_section(out, "features[]", "One entry per feature; exactly one of expr or agg.",
+                      feature_opts_table);
+    rc |= doc_section(out, "rules[]", "Evaluated in order; the first match decides.",
+                      rule_opts_table);
+    rc |= doc_section(out, "fallback", "The score when no model serves.", fallback_opts_table);
+    rc |= doc_section(out, "alerts", "Score records that also go to an alert sink.",
+                      alerts_opts_table);
+    rc |= doc_section(out, "limits", "Every queue, buffer and table is bounded.",
+                      limits_opts_table);
+    rc |= doc_section(out, "latency_budget", "Per-stage budgets, counted when exceeded.",
+                      budget_opts_table);
+    for (size_t i = 0; rts_sources[i]; i++) {
+        char title[64];
+        snprintf(title, sizeof(title), "source type: %s", rts_sources[i]->name);
+        rc |= doc_section(out, title, rts_sources[i]->description, rts_sources[i]->opts);
+    }
+    for (size_t i = 0; rts_sinks[i]; i++) {
+        char title[64];
+        snprintf(title, sizeof(title), "sink type: %s", rts_sinks[i]->name);
+        rc |= doc_section(out, title, rts_sinks[i]->description, rts_sinks[i]->opts);
+    }
+    return rc ? RTS_ERR_NOMEM : RTS_ERR_OK;
+}

@@ -1,0 +1,781 @@
+/*
+ * daemon.c - threads, queues, output batching, counters and the report of a
+ * running pipeline. See daemon.h for the threading model.
+ *
+ * Counters and histograms are per thread with a single writer each; the
+ * writer stores with relaxed atomics and readers merge with relaxed loads,
+ * so the per-event path has no lock and no read-modify-write.
+ *
+ * Output: each thread batches records per sink in its own buffer (struct
+ * outbuf) and hands a batch to the sink when the buffer is full or when its
+ * queue runs dry, so sinks see one call per batch, not per event.
+ */
+#include "daemon/daemon.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/ring.h"
+
+volatile sig_atomic_t rts_stop_flag;
+
+#define BUMP(x, n) __atomic_store_n(&(x), (x) + (n), __ATOMIC_RELAXED)
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define POLL_BATCH 256
+#define OUT_FLUSH_BYTES (64 * 1024)
+#define OUT_MAX_RECS 1024
+
+struct sink_inst {
+    const struct rts_sink_ops *ops;
+    void *ctx;
+    const char *path; /* config key, for messages */
+    int ready;
+};
+
+struct outbuf {
+    struct sink_inst *sink;
+    char *buf;
+    size_t len, cap, rec_max;
+    struct rts_rec *recs;
+    size_t n;
+};
+
+/* queue record header, followed by the decoded event record */
+struct qhdr {
+    uint64_t ingest_ns;
+    uint64_t size; /* bytes of the decoded record */
+};
+
+struct worker {
+    struct rts_daemon *d;
+    int id;
+    pthread_t tid;
+    int started;
+    struct rts_ring *ring;
+    struct rts_eval ev;
+    struct outbuf scores, alerts;
+    uint64_t scored, alerts_n;
+    uint64_t *by_rule;
+    uint64_t budget[RTS_STAGE__COUNT];
+    struct rts_hist hist[RTS_STAGE__COUNT];
+    int done;
+};
+
+struct rts_daemon {
+    struct rts_pipeline *p;
+    struct rts_daemon_opts opts;
+    const struct rts_source_ops *src_ops;
+    void *src_ctx;
+    struct sink_inst scores, alerts, dlq;
+    int nworkers;
+    struct worker *w;
+    /* source thread */
+    pthread_t src_tid;
+    int src_started, src_done;
+    struct outbuf src_dlq;
+    char *scratch; /* one decoded record */
+    size_t scratch_cap;
+    uint64_t in, dlq_n;
+    uint64_t dlq_by_reason[RTS_DLQ__COUNT];
+    uint64_t budget_decode;
+    struct rts_hist hist_decode;
+    /* run */
+    uint64_t t0_ns, t1_ns;
+    int failed;
+    pthread_mutex_t fail_mu;
+    struct rts_errbuf fail;
+};
+
+/* ---- failure: the first one wins and stops the pipeline ---- */
+
+static void daemon_fail(struct rts_daemon *d, const struct rts_errbuf *eb)
+{
+    pthread_mutex_lock(&d->fail_mu);
+    if (!d->failed) {
+        d->fail = *eb;
+        __atomic_store_n(&d->failed, 1, __ATOMIC_RELEASE);
+        rts_log(RTS_LOG_ERROR, "pipeline failed", "error=\"%s\"", eb->msg);
+    }
+    pthread_mutex_unlock(&d->fail_mu);
+}
+
+static int daemon_failed(const struct rts_daemon *d)
+{
+    return __atomic_load_n(&d->failed, __ATOMIC_ACQUIRE);
+}
+
+/* ---- output batching ---- */
+
+static enum rts_err outbuf_init(struct outbuf *o, struct sink_inst *s, size_t rec_max)
+{
+    o->sink = s;
+    if (!s->ops) {
+        return RTS_ERR_OK;
+    }
+    o->rec_max = rec_max;
+    o->cap = OUT_FLUSH_BYTES + rec_max;
+    o->buf = malloc(o->cap);
+    o->recs = calloc(OUT_MAX_RECS, sizeof(*o->recs));
+    return o->buf && o->recs ? RTS_ERR_OK : RTS_ERR_NOMEM;
+}
+
+static void outbuf_fini(struct outbuf *o)
+{
+    free(o->buf);
+    free(o->recs);
+}
+
+static void outbuf_flush(struct rts_daemon *d, struct outbuf *o)
+{
+    struct rts_batch b = {o->buf, o->len, o->recs, o->n};
+    struct rts_errbuf eb = {0};
+    enum rts_sink_status st;
+
+    if (o->n == 0) {
+        return;
+    }
+    while ((st = o->sink->ops->write(o->sink->ctx, &b, &eb)) == RTS_SINK_RETRY) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        if (rts_stop_flag || daemon_failed(d)) {
+            st = RTS_SINK_ERROR;
+            break;
+        }
+        nanosleep(&ts, NULL);
+    }
+    if (st != RTS_SINK_OK) {
+        rts_err_prefix(&eb, o->sink->path);
+        daemon_fail(d, &eb);
+    }
+    o->len = 0;
+    o->n = 0;
+}
+
+/* Room for one more record of up to rec_max bytes: flush first if needed. */
+static char *outbuf_room(struct rts_daemon *d, struct outbuf *o)
+{
+    if (o->len + o->rec_max > o->cap || o->n == OUT_MAX_RECS) {
+        outbuf_flush(d, o);
+    }
+    return o->buf + o->len;
+}
+
+static void outbuf_commit(struct rts_daemon *d, struct outbuf *o, size_t len,
+                          const struct rts_event *ev)
+{
+    struct rts_rec *r = &o->recs[o->n++];
+
+    r->off = (uint32_t)o->len;
+    r->len = (uint32_t)len;
+    if (ev) {
+        r->key = ev->key;
+        r->id = ev->id;
+    } else {
+        memset(&r->key, 0, sizeof(r->key));
+        memset(&r->id, 0, sizeof(r->id));
+    }
+    o->len += len;
+    if (o->len >= OUT_FLUSH_BYTES) {
+        outbuf_flush(d, o);
+    }
+}
+
+/* ---- sinks and source ---- */
+
+static enum rts_err sink_open(struct sink_inst *s, const struct rts_sink_conf *sc,
+                              struct rts_errbuf *eb)
+{
+    static const char *const ignore[] = {"type", "emit_features", NULL};
+
+    if (!sc->ops) {
+        return RTS_ERR_OK;
+    }
+    s->ops = sc->ops;
+    s->path = sc->path;
+    s->ctx = rts_opt_ctx_new(sc->ops->opts, sc->ops->ctx_size, sc->node, sc->path, ignore, eb);
+    if (!s->ctx) {
+        return RTS_ERR_INVAL;
+    }
+    if (s->ops->init(s->ctx, eb)) {
+        return eb ? eb->code : RTS_ERR_IO;
+    }
+    s->ready = 1;
+    return RTS_ERR_OK;
+}
+
+static void sink_close(struct sink_inst *s)
+{
+    if (s->ready) {
+        struct rts_errbuf eb = {0};
+        if (s->ops->flush(s->ctx, &eb)) {
+            rts_log(RTS_LOG_ERROR, "sink flush failed", "sink=%s error=\"%s\"", s->path, eb.msg);
+        }
+    }
+    if (s->ops && s->ctx) {
+        s->ops->fini(s->ctx);
+    }
+    free(s->ctx);
+    memset(s, 0, sizeof(*s));
+}
+
+static void dead_letter(struct rts_daemon *d, struct outbuf *o, const struct rts_msg *m,
+                        enum rts_dlq_reason reason, const char *field, const char *error)
+{
+    size_t len;
+
+    BUMP(d->dlq_by_reason[reason], 1);
+    BUMP(d->dlq_n, 1);
+    if (!o->sink->ops) {
+        return; /* no dlq sink: counted, and the count is reported */
+    }
+    len = rts_dlq_format(outbuf_room(d, o), o->rec_max, rts_dlq_reason_name(reason), field,
+                         "decode", d->src_ops->label(d->src_ctx), m->partition, m->offset, error,
+                         m->data, m->len, m->truncated);
+    outbuf_commit(d, o, len, NULL);
+}
+
+/* ---- the source thread ---- */
+
+static int route(const struct rts_daemon *d, uint64_t key_hash)
+{
+    /* high bits: the state tables index with the low ones */
+    return (int)(((key_hash >> 32) * (uint64_t)d->nworkers) >> 32);
+}
+
+static void enqueue(struct rts_daemon *d, size_t size, uint64_t ingest_ns)
+{
+    struct worker *w = &d->w[route(d, rts_record_key_hash(d->scratch))];
+    size_t need = sizeof(struct qhdr) + size;
+    struct qhdr *q;
+
+    while (!(q = rts_ring_reserve(w->ring, need))) {
+        /* backpressure: the worker is behind; hand over DLQ output and wait */
+        outbuf_flush(d, &d->src_dlq);
+        rts_ring_wait_writable(w->ring, need, 10 * 1000 * 1000);
+    }
+    q->ingest_ns = ingest_ns;
+    q->size = size;
+    memcpy(q + 1, d->scratch, size);
+    rts_ring_commit(w->ring, need);
+}
+
+static void source_message(struct rts_daemon *d, const struct rts_msg *m, uint64_t ingest_ns,
+                           int64_t ingest_ms)
+{
+    const struct rts_pipeline_conf *c = d->p->conf;
+    struct rts_decode_err err;
+    uint64_t t0 = rts_now_ns(), dt;
+    size_t size = 0;
+
+    BUMP(d->in, 1);
+    if (m->truncated) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "message is longer than max_event_bytes %llu",
+                 (unsigned long long)c->limits.max_event_bytes);
+        dead_letter(d, &d->src_dlq, m, RTS_DLQ_TOO_LARGE, NULL, msg);
+        return;
+    }
+    size = rts_decode(c->schema, m->data, m->len, c->limits.max_event_bytes, ingest_ms,
+                      d->scratch, d->scratch_cap, &err);
+    dt = rts_now_ns() - t0;
+    rts_hist_add(&d->hist_decode, dt);
+    if (c->budget_us[RTS_STAGE_DECODE] && dt > (uint64_t)c->budget_us[RTS_STAGE_DECODE] * 1000) {
+        BUMP(d->budget_decode, 1);
+    }
+    if (!size) {
+        const char *field =
+            err.field >= 0 ? rts_schema_field(c->schema, (size_t)err.field)->name : NULL;
+        dead_letter(d, &d->src_dlq, m, err.reason, field, err.msg);
+        return;
+    }
+    enqueue(d, size, ingest_ns);
+}
+
+static void *source_main(void *arg)
+{
+    struct rts_daemon *d = arg;
+    struct rts_msg msgs[POLL_BATCH];
+    struct rts_errbuf eb = {0};
+
+    while (!rts_stop_flag && !daemon_failed(d)) {
+        size_t n = 0;
+        enum rts_src_status st = d->src_ops->poll(d->src_ctx, msgs, POLL_BATCH, &n, 100, &eb);
+        uint64_t ingest_ns = rts_now_ns();
+        int64_t ingest_ms = rts_wall_ms();
+
+        if (st == RTS_SRC_ERROR) {
+            daemon_fail(d, &eb);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            source_message(d, &msgs[i], ingest_ns, ingest_ms);
+        }
+        outbuf_flush(d, &d->src_dlq);
+        if (st == RTS_SRC_EOF) {
+            break;
+        }
+    }
+    outbuf_flush(d, &d->src_dlq);
+    for (int i = 0; i < d->nworkers; i++) {
+        rts_ring_close(d->w[i].ring);
+    }
+    __atomic_store_n(&d->src_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* ---- workers ---- */
+
+static void worker_event(struct worker *w, const struct qhdr *q)
+{
+    struct rts_daemon *d = w->d;
+    const struct rts_pipeline *p = d->p;
+    const struct rts_pipeline_conf *c = p->conf;
+    struct rts_event ev;
+    uint64_t t2, t3;
+    size_t len;
+    char *out;
+
+    rts_event_view(c->schema, q + 1, &ev, w->ev.vals);
+    rts_pipeline_eval(p, &w->ev, &ev);
+    t2 = rts_now_ns();
+    out = outbuf_room(d, &w->scores);
+    len = rts_pipeline_format_score(p, &w->ev, &ev, (t2 - q->ingest_ns) / 1000,
+                                    c->sink.emit_features, out, w->scores.rec_max);
+    if (rts_pipeline_is_alert(p, &w->ev)) {
+        memcpy(outbuf_room(d, &w->alerts), out, len);
+        outbuf_commit(d, &w->alerts, len, &ev);
+        BUMP(w->alerts_n, 1);
+    }
+    outbuf_commit(d, &w->scores, len, &ev);
+    t3 = rts_now_ns();
+    w->ev.stage_ns[RTS_STAGE_EMIT] = t3 - t2;
+    w->ev.stage_ns[RTS_STAGE_TOTAL] = t3 - q->ingest_ns;
+    for (int s = 0; s < RTS_STAGE__COUNT; s++) {
+        if (s == RTS_STAGE_DECODE || s == RTS_STAGE_LOOKUP || s == RTS_STAGE_MODEL) {
+            continue;
+        }
+        rts_hist_add(&w->hist[s], w->ev.stage_ns[s]);
+        if (c->budget_us[s] && w->ev.stage_ns[s] > (uint64_t)c->budget_us[s] * 1000) {
+            BUMP(w->budget[s], 1);
+        }
+    }
+    BUMP(w->by_rule[w->ev.rule + 1], 1);
+    BUMP(w->scored, 1);
+}
+
+static void worker_flush(struct worker *w)
+{
+    outbuf_flush(w->d, &w->scores);
+    if (w->alerts.sink->ops) {
+        outbuf_flush(w->d, &w->alerts);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    for (;;) {
+        size_t n;
+        const struct qhdr *q = rts_ring_peek(w->ring, &n);
+
+        if (!q) {
+            worker_flush(w); /* idle: hand over what is batched */
+            if (rts_ring_closed(w->ring)) {
+                break;
+            }
+            rts_ring_wait_readable(w->ring, 50 * 1000 * 1000);
+            continue;
+        }
+        worker_event(w, q);
+        rts_ring_release(w->ring);
+    }
+    worker_flush(w);
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* ---- life cycle ---- */
+
+static int online_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+static enum rts_err worker_init(struct rts_daemon *d, struct worker *w, int id,
+                                struct rts_errbuf *eb)
+{
+    const struct rts_pipeline *p = d->p;
+    const struct rts_limits *l = &p->conf->limits;
+    uint64_t keys = ((uint64_t)l->max_keys + (uint64_t)d->nworkers - 1) / (uint64_t)d->nworkers;
+    size_t rec_max = rts_pipeline_record_max(p);
+
+    w->d = d;
+    w->id = id;
+    w->ring = rts_ring_new(l->queue_bytes, (size_t)l->queue, eb);
+    if (!w->ring) {
+        return eb ? eb->code : RTS_ERR_NOMEM;
+    }
+    if (rts_eval_init(&w->ev, p, keys, eb)) {
+        return eb ? eb->code : RTS_ERR_NOMEM;
+    }
+    w->by_rule = calloc(p->nrules + 1, sizeof(*w->by_rule));
+    if (!w->by_rule || outbuf_init(&w->scores, &d->scores, rec_max) ||
+        outbuf_init(&w->alerts, &d->alerts, rec_max)) {
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    return RTS_ERR_OK;
+}
+
+struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
+                                  const struct rts_daemon_opts *opts, struct rts_errbuf *eb)
+{
+    static const char *const src_ignore[] = {"type", NULL};
+    struct rts_daemon *d = calloc(1, sizeof(*d));
+    struct rts_source_env env;
+
+    if (!d) {
+        rts_pipeline_conf_free(conf);
+        rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&d->fail_mu, NULL);
+    if (opts) {
+        d->opts = *opts;
+    }
+    d->p = rts_pipeline_new(conf, eb);
+    if (!d->p) {
+        goto fail;
+    }
+    conf = d->p->conf;
+    d->nworkers = conf->workers ? conf->workers : online_cores();
+    d->src_ops = conf->source_ops;
+    d->src_ctx = rts_opt_ctx_new(d->src_ops->opts, d->src_ops->ctx_size, conf->source_node,
+                                     "source", src_ignore, eb);
+    if (!d->src_ctx) {
+        goto fail;
+    }
+    env.max_event_bytes = conf->limits.max_event_bytes;
+    if (d->src_ops->init(d->src_ctx, &env, eb)) {
+        goto fail;
+    }
+    if (sink_open(&d->scores, &conf->sink, eb) || sink_open(&d->alerts, &conf->alerts, eb) ||
+        sink_open(&d->dlq, &conf->dlq, eb)) {
+        goto fail;
+    }
+    d->scratch_cap = rts_decode_record_max(conf->schema, conf->limits.max_event_bytes);
+    d->scratch = aligned_alloc(8, (d->scratch_cap + 7) & ~(size_t)7);
+    d->w = calloc((size_t)d->nworkers, sizeof(*d->w));
+    if (!d->scratch || !d->w ||
+        outbuf_init(&d->src_dlq, &d->dlq, rts_dlq_record_max(conf->limits.max_event_bytes))) {
+        rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < d->nworkers; i++) {
+        if (worker_init(d, &d->w[i], i, eb)) {
+            goto fail;
+        }
+    }
+    return d;
+fail:
+    rts_daemon_free(d);
+    return NULL;
+}
+
+const struct rts_pipeline *rts_daemon_pipeline(const struct rts_daemon *d)
+{
+    return d->p;
+}
+
+static void progress_line(const struct rts_daemon *d, double *last_t, uint64_t *last_n);
+
+enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
+{
+    double last_t = 0;
+    uint64_t last_n = 0;
+    int all_done = 0;
+
+    d->t0_ns = rts_now_ns();
+    for (int i = 0; i < d->nworkers; i++) {
+        if (pthread_create(&d->w[i].tid, NULL, worker_main, &d->w[i]) != 0) {
+            rts_stop_flag = 1;
+            break;
+        }
+        d->w[i].started = 1;
+    }
+    if (!rts_stop_flag && pthread_create(&d->src_tid, NULL, source_main, d) == 0) {
+        d->src_started = 1;
+    } else {
+        for (int i = 0; i < d->nworkers; i++) {
+            rts_ring_close(d->w[i].ring);
+        }
+    }
+    rts_log(RTS_LOG_INFO, "pipeline started", "pipeline=%s workers=%d source=%s",
+            d->p->conf->name, d->nworkers, d->src_ops->name);
+    while (!all_done) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        all_done = 1;
+        for (int i = 0; i < d->nworkers; i++) {
+            all_done &= !d->w[i].started || __atomic_load_n(&d->w[i].done, __ATOMIC_ACQUIRE);
+        }
+        all_done &= !d->src_started || __atomic_load_n(&d->src_done, __ATOMIC_ACQUIRE);
+        if (d->opts.progress) {
+            progress_line(d, &last_t, &last_n);
+        }
+    }
+    if (d->src_started) {
+        pthread_join(d->src_tid, NULL);
+        d->src_started = 0;
+    }
+    for (int i = 0; i < d->nworkers; i++) {
+        if (d->w[i].started) {
+            pthread_join(d->w[i].tid, NULL);
+            d->w[i].started = 0;
+        }
+    }
+    d->t1_ns = rts_now_ns();
+    if (d->opts.progress) {
+        fputs("\r\033[K", stderr);
+    }
+    if (daemon_failed(d)) {
+        if (eb) {
+            *eb = d->fail;
+        }
+        return d->fail.code ? d->fail.code : RTS_ERR_IO;
+    }
+    return RTS_ERR_OK;
+}
+
+void rts_daemon_free(struct rts_daemon *d)
+{
+    if (!d) {
+        return;
+    }
+    for (int i = 0; d->w && i < d->nworkers; i++) {
+        struct worker *w = &d->w[i];
+        rts_ring_free(w->ring);
+        rts_eval_fini(&w->ev);
+        free(w->by_rule);
+        outbuf_fini(&w->scores);
+        outbuf_fini(&w->alerts);
+    }
+    free(d->w);
+    outbuf_fini(&d->src_dlq);
+    free(d->scratch);
+    sink_close(&d->scores);
+    sink_close(&d->alerts);
+    sink_close(&d->dlq);
+    if (d->src_ctx) {
+        d->src_ops->fini(d->src_ctx); /* safe after a failed or partial init */
+    }
+    free(d->src_ctx);
+    rts_pipeline_free(d->p);
+    pthread_mutex_destroy(&d->fail_mu);
+    free(d);
+}
+
+/* ---- stats, progress, report ---- */
+
+void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
+{
+    size_t nr = d->p->nrules + 1;
+    uint64_t end = d->t1_ns ? d->t1_ns : rts_now_ns();
+
+    memset(s, 0, sizeof(*s));
+    s->by_rule = calloc(nr, sizeof(*s->by_rule));
+    s->workers = d->nworkers;
+    s->elapsed_s = d->t0_ns ? (double)(end - d->t0_ns) * 1e-9 : 0;
+    s->in = LOAD(d->in);
+    s->dlq = LOAD(d->dlq_n);
+    for (int r = 0; r < RTS_DLQ__COUNT; r++) {
+        s->dlq_by_reason[r] = LOAD(d->dlq_by_reason[r]);
+    }
+    s->budget_exceeded[RTS_STAGE_DECODE] = LOAD(d->budget_decode);
+    rts_hist_merge(&s->hist[RTS_STAGE_DECODE], &d->hist_decode);
+    for (int i = 0; i < d->nworkers; i++) {
+        const struct worker *w = &d->w[i];
+        struct rts_feature_stats fs;
+
+        s->scored += LOAD(w->scored);
+        s->alerts += LOAD(w->alerts_n);
+        for (size_t r = 0; s->by_rule && r < nr; r++) {
+            s->by_rule[r] += LOAD(w->by_rule[r]);
+        }
+        for (int st = 0; st < RTS_STAGE__COUNT; st++) {
+            if (st != RTS_STAGE_DECODE) {
+                s->budget_exceeded[st] += LOAD(w->budget[st]);
+                rts_hist_merge(&s->hist[st], &w->hist[st]);
+            }
+        }
+        rts_feature_worker_stats(w->ev.fw, &fs);
+        s->state.keys += fs.keys;
+        s->state.evicted += fs.evicted;
+        s->state.expired += fs.expired;
+        s->state.late += fs.late;
+        s->state.sketches_in_use += fs.sketches_in_use;
+        s->state.sketches_exhausted += fs.sketches_exhausted;
+        s->state.key_bytes = fs.key_bytes;
+        s->state.bytes_committed += fs.bytes_committed;
+        s->queued += rts_ring_count(w->ring);
+    }
+}
+
+void rts_daemon_stats_fini(struct rts_daemon_stats *s)
+{
+    free(s->by_rule);
+    s->by_rule = NULL;
+}
+
+static void human_count(char *buf, size_t cap, double v)
+{
+    if (v >= 1e6) {
+        snprintf(buf, cap, "%.2fM", v / 1e6);
+    } else if (v >= 1e4) {
+        snprintf(buf, cap, "%.1fK", v / 1e3);
+    } else {
+        snprintf(buf, cap, "%.0f", v);
+    }
+}
+
+static void human_ns(char *buf, size_t cap, uint64_t ns)
+{
+    if (ns >= 1000000000u) {
+        snprintf(buf, cap, "%.2f s", (double)ns / 1e9);
+    } else if (ns >= 1000000u) {
+        snprintf(buf, cap, "%.2f ms", (double)ns / 1e6);
+    } else {
+        snprintf(buf, cap, "%.1f us", (double)ns / 1e3);
+    }
+}
+
+/* decision label -> count, in order of first appearance among the rules */
+static size_t decision_totals(const struct rts_daemon *d, const struct rts_daemon_stats *s,
+                              const char **labels, uint64_t *counts, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t r = 0; r < d->p->nrules && s->by_rule; r++) {
+        const char *lab = d->p->rules[r].decision.p;
+        size_t k = 0;
+        while (k < n && strcmp(labels[k], lab) != 0) {
+            k++;
+        }
+        if (k == n) {
+            if (n == max) {
+                continue;
+            }
+            labels[n] = lab;
+            counts[n++] = 0;
+        }
+        counts[k] += s->by_rule[r + 1];
+    }
+    return n;
+}
+
+static void progress_line(const struct rts_daemon *d, double *last_t, uint64_t *last_n)
+{
+    struct rts_daemon_stats s;
+    const char *labels[16];
+    uint64_t counts[16];
+    char done[32], rate[32], p99[32], line[512];
+    size_t nl, o;
+    double dt;
+
+    rts_daemon_stats(d, &s);
+    dt = s.elapsed_s - *last_t;
+    if (dt < 0.5) {
+        rts_daemon_stats_fini(&s);
+        return;
+    }
+    human_count(done, sizeof(done), (double)s.in);
+    human_count(rate, sizeof(rate), (double)(s.scored + s.dlq - *last_n) / dt);
+    human_ns(p99, sizeof(p99), rts_hist_quantile(&s.hist[RTS_STAGE_TOTAL], 0.99));
+    *last_t = s.elapsed_s;
+    *last_n = s.scored + s.dlq;
+    o = (size_t)snprintf(line, sizeof(line), "\r\033[K%s events  %s ev/s  p99 %s  dlq %llu",
+                         done, rate, p99, (unsigned long long)s.dlq);
+    nl = decision_totals(d, &s, labels, counts, 16);
+    for (size_t i = 0; i < nl && o < sizeof(line) - 64; i++) {
+        o += (size_t)snprintf(line + o, sizeof(line) - o, "  %s %.2f%%", labels[i],
+                              s.scored ? 100.0 * (double)counts[i] / (double)s.scored : 0.0);
+    }
+    fputs(line, stderr);
+    fflush(stderr);
+    rts_daemon_stats_fini(&s);
+}
+
+void rts_daemon_report(const struct rts_daemon *d, FILE *out)
+{
+    const struct rts_pipeline_conf *c = d->p->conf;
+    struct rts_daemon_stats s;
+    const char *labels[16];
+    uint64_t counts[16];
+    size_t nl;
+    char b[4][32];
+
+    rts_daemon_stats(d, &s);
+    fprintf(out, "%s: pipeline %s, %d workers, source %s\n",
+            d->opts.title ? d->opts.title : "rtscore", c->name, s.workers, d->src_ops->name);
+    fprintf(out, "  events     %llu in %.2f s: %.0f events/s\n", (unsigned long long)s.in,
+            s.elapsed_s, s.elapsed_s > 0 ? (double)s.in / s.elapsed_s : 0.0);
+    fprintf(out, "  outcomes   scored %llu, dlq %llu, shed %llu\n",
+            (unsigned long long)s.scored, (unsigned long long)s.dlq, (unsigned long long)s.shed);
+    fprintf(out, "  latency    %-10s %10s %10s %10s %10s\n", "stage", "p50", "p95", "p99", "max");
+    for (int st = 0; st < RTS_STAGE__COUNT; st++) {
+        const struct rts_hist *h = &s.hist[st];
+        if (h->count == 0) {
+            continue;
+        }
+        human_ns(b[0], sizeof(b[0]), rts_hist_quantile(h, 0.50));
+        human_ns(b[1], sizeof(b[1]), rts_hist_quantile(h, 0.95));
+        human_ns(b[2], sizeof(b[2]), rts_hist_quantile(h, 0.99));
+        human_ns(b[3], sizeof(b[3]), h->max);
+        fprintf(out, "             %-10s %10s %10s %10s %10s\n", rts_stage_name((enum rts_stage)st),
+                b[0], b[1], b[2], b[3]);
+    }
+    nl = decision_totals(d, &s, labels, counts, 16);
+    fprintf(out, "  decisions ");
+    for (size_t i = 0; i < nl; i++) {
+        fprintf(out, " %s %llu (%.2f%%)%s", labels[i], (unsigned long long)counts[i],
+                s.scored ? 100.0 * (double)counts[i] / (double)s.scored : 0.0,
+                i + 1 < nl ? "," : "");
+    }
+    if (s.by_rule && s.by_rule[0]) {
+        fprintf(out, "%s no rule matched %llu", nl ? "," : "", (unsigned long long)s.by_rule[0]);
+    }
+    fprintf(out, "\n");
+    if (d->alerts.ops) {
+        fprintf(out, "  alerts     %llu\n", (unsigned long long)s.alerts);
+    }
+    fprintf(out, "  dlq       ");
+    if (s.dlq == 0) {
+        fprintf(out, " none");
+    }
+    for (int r = 0, first = 1; r < RTS_DLQ__COUNT; r++) {
+        if (s.dlq_by_reason[r]) {
+            fprintf(out, "%s %s %llu", first ? "" : ",", rts_dlq_reason_name((enum rts_dlq_reason)r),
+                    (unsigned long long)s.dlq_by_reason[r]);
+            first = 0;
+        }
+    }
+    fprintf(out, "%s\n", d->dlq.ops || s.dlq == 0 ? "" : " (no dlq sink: counted only)");
+    fprintf(out, "  state      %llu keys, %zu bytes per key, %.1f MiB in use; evicted %llu, "
+                 "expired %llu, late events %llu\n",
+            (unsigned long long)s.state.keys, s.state.key_bytes,
+            (double)s.state.bytes_committed / (1024.0 * 1024.0),
+            (unsigned long long)s.state.evicted, (unsigned long long)s.state.expired,
+            (unsigned long long)s.state.late);
+    for (int st = 0; st < RTS_STAGE__COUNT; st++) {
+        if (s.budget_exceeded[st]) {
+            fprintf(out, "  budget     %s exceeded %llu times\n",
+                    rts_stage_name((enum rts_stage)st), (unsigned long long)s.budget_exceeded[st]);
+        }
+    }
+    rts_daemon_stats_fini(&s);
+}

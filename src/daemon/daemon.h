@@ -1,0 +1,71 @@
+/*
+ * daemon.h - the owner object of a running pipeline: source thread, shard
+ * workers, sinks, counters. The only layer that knows all others.
+ *
+ * Threads: one source thread reads, decodes and validates, dead-letters bad
+ * events and routes good ones by key hash into a bounded SPSC queue per
+ * worker (it waits when a queue is full: backpressure, nothing dropped).
+ * Each worker owns the keys routed to it, so events of one key are processed
+ * in arrival order without locks. The calling thread of rts_daemon_run()
+ * watches for the stop flag and draws the progress line.
+ *
+ * Every event ends as exactly one of scored, dlq or shed; the counters below
+ * add up (tested).
+ */
+#ifndef RTS_DAEMON_DAEMON_H
+#define RTS_DAEMON_DAEMON_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/hist.h"
+#include "daemon/config.h"
+#include "daemon/pipeline.h"
+#include "event/decode.h"
+
+/* The signal flag (set by SIGINT/SIGTERM handlers): drain, flush, exit. */
+extern volatile sig_atomic_t rts_stop_flag;
+
+struct rts_daemon;
+
+struct rts_daemon_opts {
+    int progress;       /* draw a live progress line on stderr */
+    const char *title;  /* report heading, e.g. "rtscore demo" */
+};
+
+/* Build everything (takes ownership of @conf, also on failure): compile,
+ * open source and sinks, reserve state. Threads start in rts_daemon_run. */
+struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
+                                  const struct rts_daemon_opts *opts, struct rts_errbuf *eb)
+    __attribute__((warn_unused_result));
+
+/* Run until the source ends (then drain) or rts_stop_flag is set (then stop
+ * reading, drain what is queued). Returns RTS_ERR_OK, or the failure that
+ * stopped it (a sink or source error) with @eb filled. */
+enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb);
+
+struct rts_daemon_stats {
+    double elapsed_s;
+    uint64_t in, scored, dlq, shed, alerts;
+    uint64_t dlq_by_reason[RTS_DLQ__COUNT];
+    uint64_t *by_rule; /* nrules + 1 entries: [0] no rule matched, [i+1] rule i */
+    uint64_t budget_exceeded[RTS_STAGE__COUNT];
+    struct rts_hist hist[RTS_STAGE__COUNT];
+    struct rts_feature_stats state;
+    uint64_t queued;
+    int workers;
+};
+
+/* Merge every thread's counters (any thread; a moment old). by_rule is
+ * allocated; free with rts_daemon_stats_fini. */
+void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s);
+void rts_daemon_stats_fini(struct rts_daemon_stats *s);
+
+/* The final report (human text) of a finished run. */
+void rts_daemon_report(const struct rts_daemon *d, FILE *out);
+
+const struct rts_pipeline *rts_daemon_pipeline(const struct rts_daemon *d);
+void rts_daemon_free(struct rts_daemon *d);
+
+#endif /* RTS_DAEMON_DAEMON_H */

@@ -1,0 +1,358 @@
+/*
+ * pipeline.c - compile the expressions of a pipeline over one frame and
+ * evaluate an event through features, score and rules; format the score and
+ * DLQ records. See pipeline.h.
+ */
+#include "daemon/pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/fmt.h"
+#include "core/text.h"
+#include "expr/expr.h"
+
+struct scope_ctx {
+    const struct rts_pipeline *p;
+    int with_score; /* rules and alerts see score and decision; fallback does not */
+};
+
+static int scope_resolve(void *ctx, const char *name, size_t len, enum rts_type *type)
+{
+    const struct scope_ctx *sc = ctx;
+
+    if (sc->with_score && len == 5 && memcmp(name, "score", 5) == 0) {
+        *type = RTS_T_NUM;
+        return sc->p->slot_score;
+    }
+    if (sc->with_score && len == 8 && memcmp(name, "decision", 8) == 0) {
+        *type = RTS_T_STR;
+        return sc->p->slot_decision;
+    }
+    return rts_features_resolve(sc->p->features, name, len, type);
+}
+
+static struct rts_expr *compile_at(const struct rts_pipeline *p, const struct rts_conf_expr *ce,
+                                   int with_score, int want_bool, struct rts_errbuf *eb)
+{
+    struct scope_ctx sc = {p, with_score};
+    struct rts_expr_scope scope = {scope_resolve, &sc};
+    struct rts_expr *e = rts_expr_compile(ce->src, &scope, eb);
+    enum rts_type t;
+    char msg[sizeof(eb->msg)];
+
+    if (!e) {
+        memcpy(msg, eb->msg, sizeof(msg));
+        rts_errf(eb, RTS_ERR_INVAL, ce->line, ce->column, "%s:%d:%d: %s: %s (column %d of \"%s\")",
+                 p->conf->file, ce->line, ce->column, ce->path, msg, eb->column, ce->src);
+        return NULL;
+    }
+    t = rts_expr_type(e);
+    if (want_bool ? (t != RTS_T_BOOL && t != RTS_T_NUM) : t == RTS_T_STR) {
+        rts_errf(eb, RTS_ERR_INVAL, ce->line, ce->column, "%s:%d:%d: %s: expected a %s, got a %s",
+                 p->conf->file, ce->line, ce->column, ce->path,
+                 want_bool ? "condition" : "number", rts_type_name(t));
+        rts_expr_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* "\"text\"" escaped into a new string, with @pre and @post around it. */
+static char *json_quoted(const char *pre, const char *s, const char *post)
+{
+    size_t n = strlen(s), cap = strlen(pre) + 6 * n + 3 + strlen(post) + 1;
+    char *out = malloc(cap);
+    size_t o;
+
+    if (!out) {
+        return NULL;
+    }
+    o = (size_t)snprintf(out, cap, "%s", pre);
+    o += rts_fmt_json_str(out + o, cap - o, s, n);
+    snprintf(out + o, cap - o, "%s", post);
+    return out;
+}
+
+struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts_errbuf *eb)
+{
+    struct rts_pipeline *p = calloc(1, sizeof(*p));
+
+    if (!p) {
+        rts_pipeline_conf_free(conf);
+        rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+        return NULL;
+    }
+    p->conf = conf;
+    p->features = rts_features_compile(conf->schema, conf->features, conf->nfeatures, eb);
+    if (!p->features) {
+        goto fail;
+    }
+    p->nfields = rts_schema_nfields(conf->schema);
+    p->nfeatures = conf->nfeatures;
+    p->slot_score = (int)(p->nfields + p->nfeatures);
+    p->slot_decision = p->slot_score + 1;
+    p->nslots = (size_t)p->slot_decision + 1;
+    p->fallback = compile_at(p, &conf->fallback_score, 0, 0, eb);
+    if (!p->fallback) {
+        goto fail;
+    }
+    p->rules = calloc(conf->nrules ? conf->nrules : 1, sizeof(*p->rules));
+    p->feature_keys = calloc(p->nfeatures ? p->nfeatures : 1, sizeof(*p->feature_keys));
+    if (!p->rules || !p->feature_keys) {
+        goto nomem;
+    }
+    for (size_t i = 0; i < conf->nrules; i++) {
+        const struct rts_rule_conf *rc = &conf->rules[i];
+        struct rts_rule *r = &p->rules[i];
+
+        p->nrules++;
+        if (rc->when.src) {
+            r->when = compile_at(p, &rc->when, 1, 1, eb);
+            if (!r->when) {
+                goto fail;
+            }
+        }
+        r->decision.p = rc->decision;
+        r->decision.n = (uint32_t)strlen(rc->decision);
+        r->reason_json = rc->reason ? json_quoted("[", rc->reason, "]") : strdup("[]");
+        if (!r->reason_json) {
+            goto nomem;
+        }
+    }
+    if (conf->alerts.ops) {
+        p->alert_when = compile_at(p, &conf->alerts_when, 1, 1, eb);
+        if (!p->alert_when) {
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < p->nfeatures; i++) {
+        p->feature_keys[i] = json_quoted("", rts_features_name(p->features, i), ":");
+        if (!p->feature_keys[i]) {
+            goto nomem;
+        }
+    }
+    return p;
+nomem:
+    rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+fail:
+    rts_pipeline_free(p);
+    return NULL;
+}
+
+void rts_pipeline_free(struct rts_pipeline *p)
+{
+    if (!p) {
+        return;
+    }
+    for (size_t i = 0; i < p->nrules; i++) {
+        rts_expr_free(p->rules[i].when);
+        free(p->rules[i].reason_json);
+    }
+    for (size_t i = 0; p->feature_keys && i < p->nfeatures; i++) {
+        free(p->feature_keys[i]);
+    }
+    free(p->feature_keys);
+    free(p->rules);
+    rts_expr_free(p->fallback);
+    rts_expr_free(p->alert_when);
+    rts_features_free(p->features);
+    rts_pipeline_conf_free(p->conf);
+    free(p);
+}
+
+enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uint64_t max_keys,
+                           struct rts_errbuf *eb)
+{
+    const struct rts_limits *l = &p->conf->limits;
+    struct rts_feature_limits fl = {
+        .max_keys = max_keys ? max_keys : 1,
+        .max_key_bytes = 256,
+        .key_ttl_ms = l->key_ttl_us / 1000,
+        .max_sketches = (uint64_t)l->max_sketches,
+    };
+
+    memset(e, 0, sizeof(*e));
+    e->frame = calloc(p->nslots, sizeof(*e->frame));
+    e->vals = calloc(p->nfields ? p->nfields : 1, sizeof(*e->vals));
+    if (!e->frame || !e->vals) {
+        rts_eval_fini(e);
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    e->fw = rts_feature_worker_new(p->features, &fl, eb);
+    if (!e->fw) {
+        rts_eval_fini(e);
+        return eb ? eb->code : RTS_ERR_NOMEM;
+    }
+    return RTS_ERR_OK;
+}
+
+void rts_eval_fini(struct rts_eval *e)
+{
+    rts_feature_worker_free(e->fw);
+    free(e->frame);
+    free(e->vals);
+    memset(e, 0, sizeof(*e));
+}
+
+void rts_pipeline_eval(const struct rts_pipeline *p, struct rts_eval *e,
+                       const struct rts_event *ev)
+{
+    uint64_t t0 = rts_now_ns(), t1, t2;
+    union rts_val *fr = e->frame;
+
+    memcpy(fr, ev->vals, p->nfields * sizeof(*fr));
+    rts_features_process(p->features, e->fw, ev, fr);
+    t1 = rts_now_ns();
+    fr[p->slot_score] = rts_expr_eval(p->fallback, fr);
+    fr[p->slot_decision].str.p = NULL;
+    fr[p->slot_decision].str.n = 0;
+    e->rule = -1;
+    for (size_t i = 0; i < p->nrules; i++) {
+        const struct rts_rule *r = &p->rules[i];
+        if (!r->when || rts_expr_truthy(RTS_T_BOOL, rts_expr_eval(r->when, fr))) {
+            e->rule = (int)i;
+            fr[p->slot_decision].str = r->decision;
+            break;
+        }
+    }
+    t2 = rts_now_ns();
+    e->stage_ns[RTS_STAGE_FEATURES] = t1 - t0;
+    e->stage_ns[RTS_STAGE_RULES] = t2 - t1;
+}
+
+int rts_pipeline_is_alert(const struct rts_pipeline *p, const struct rts_eval *e)
+{
+    return p->alert_when &&
+           rts_expr_truthy(RTS_T_BOOL, rts_expr_eval(p->alert_when, e->frame));
+}
+
+size_t rts_pipeline_record_max(const struct rts_pipeline *p)
+{
+    size_t n = 512 + 2 * (6 * 256 + 2), reason = 0; /* fixed keys; id and key escaped */
+
+    for (size_t i = 0; i < p->nrules; i++) {
+        size_t r = strlen(p->rules[i].reason_json);
+        reason = r > reason ? r : reason;
+    }
+    for (size_t i = 0; i < p->nfeatures; i++) {
+        n += strlen(p->feature_keys[i]) + 34; /* ,"name":<number> */
+    }
+    return n + reason;
+}
+
+#define PUT_LIT(s)                                                                                 \
+    do {                                                                                           \
+        memcpy(buf + o, s, sizeof(s) - 1);                                                         \
+        o += sizeof(s) - 1;                                                                        \
+    } while (0)
+
+static size_t put_num(char *buf, double v)
+{
+    if (isnan(v)) {
+        memcpy(buf, "null", 4);
+        return 4;
+    }
+    return rts_fmt_double(buf, v);
+}
+
+size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_eval *e,
+                                 const struct rts_event *ev, uint64_t latency_us, int features,
+                                 char *buf, size_t cap)
+{
+    const union rts_val *fr = e->frame;
+    size_t o = 0;
+
+    (void)cap; /* bounded by rts_pipeline_record_max */
+    PUT_LIT("{\"id\":");
+    o += rts_fmt_json_str(buf + o, cap - o, ev->id.p, ev->id.n);
+    PUT_LIT(",\"key\":");
+    o += rts_fmt_json_str(buf + o, cap - o, ev->key.p, ev->key.n);
+    PUT_LIT(",\"ts\":");
+    o += rts_fmt_i64(buf + o, ev->ts_ms);
+    PUT_LIT(",\"score\":");
+    o += put_num(buf + o, fr[p->slot_score].num);
+    PUT_LIT(",\"decision\":");
+    if (e->rule >= 0) {
+        const struct rts_rule *r = &p->rules[e->rule];
+        buf[o++] = '"';
+        memcpy(buf + o, r->decision.p, r->decision.n);
+        o += r->decision.n;
+        PUT_LIT("\",\"reasons\":");
+        memcpy(buf + o, r->reason_json, strlen(r->reason_json));
+        o += strlen(r->reason_json);
+    } else {
+        PUT_LIT("null,\"reasons\":[]");
+    }
+    PUT_LIT(",\"model\":null,\"path\":\"fallback\",\"latency_us\":");
+    o += rts_fmt_u64(buf + o, latency_us);
+    if (features) {
+        PUT_LIT(",\"features\":{");
+        for (size_t i = 0; i < p->nfeatures; i++) {
+            size_t kl = strlen(p->feature_keys[i]);
+            if (i) {
+                buf[o++] = ',';
+            }
+            memcpy(buf + o, p->feature_keys[i], kl);
+            o += kl;
+            o += put_num(buf + o, fr[p->nfields + i].num);
+        }
+        buf[o++] = '}';
+    }
+    PUT_LIT("}\n");
+    return o;
+}
+
+size_t rts_dlq_record_max(size_t payload_len)
+{
+    /* fixed text, then error (<= 255 bytes), source (<= 319) and payload escaped */
+    return 256 + 6 * 255 + 6 * 319 + 6 * payload_len + 4;
+}
+
+size_t rts_dlq_format(char *buf, size_t cap, const char *reason, const char *field,
+                      const char *stage, const char *source, int32_t partition, int64_t offset,
+                      const char *error, const char *payload, size_t payload_len, int truncated)
+{
+    char src[320];
+    size_t o = 0;
+    int n;
+
+    if (cap < rts_dlq_record_max(payload_len)) {
+        return 0;
+    }
+    if (partition >= 0) {
+        n = snprintf(src, sizeof(src), "%s/%d@%lld", source, (int)partition, (long long)offset);
+    } else {
+        n = snprintf(src, sizeof(src), "%s@%lld", source, (long long)offset);
+    }
+    (void)n;
+    PUT_LIT("{\"reason\":\"");
+    o += (size_t)snprintf(buf + o, 64, "%s", reason);
+    PUT_LIT("\",\"field\":");
+    if (field) {
+        o += rts_fmt_json_str(buf + o, cap - o, field, strlen(field));
+    } else {
+        PUT_LIT("null");
+    }
+    PUT_LIT(",\"stage\":\"");
+    o += (size_t)snprintf(buf + o, 32, "%s", stage);
+    PUT_LIT("\",\"source\":");
+    o += rts_fmt_json_str(buf + o, cap - o, src, strlen(src));
+    PUT_LIT(",\"error\":");
+    o += rts_fmt_json_str(buf + o, cap - o, error, strnlen(error, 255));
+    if (rts_utf8_valid(payload, payload_len)) {
+        PUT_LIT(",\"payload\":");
+        o += rts_fmt_json_str(buf + o, cap - o, payload, payload_len);
+    } else {
+        PUT_LIT(",\"payload_base64\":\"");
+        o += rts_base64(buf + o, payload, payload_len);
+        buf[o++] = '"';
+    }
+    if (truncated) {
+        PUT_LIT(",\"payload_truncated\":true");
+    }
+    PUT_LIT("}\n");
+    return o;
+}

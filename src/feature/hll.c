@@ -1,0 +1,844 @@
+/*
+ * hll.c - sparse entries, pooled pane sketches and the estimator of hll.h.
+ *
+ * Inline state: struct dhdr (24 bytes), uint32_t hash[cap] (padded to 8),
+ * int64_t time[cap]. In sparse mode entries [0, nsparse) are used; in dense
+ * mode the entries are unused and dhdr names a sketch by index and by the
+ * generation it had when taken: a sketch reclaimed by the pool (or released)
+ * has another generation, and the key then reads as empty sparse.
+ *
+ * A sketch is a block of the pool's mapping, in 4 KiB pages:
+ *   pane s (s < n)   4096 registers of the bucket ordinal pane_ord[s], valid
+ *                    if pane_valid[s]; pane_nz[s] of them are non-zero. A pane
+ *                    holding another ordinal is reset when written.
+ *   merged (page n)  the max of the live panes of the window (newest - n,
+ *                    newest], kept current by every add, with hist[] its
+ *                    histogram: a query at the newest bucket costs O(1);
+ *   owner (page n+1) for each merged register, the slot of the newest live
+ *                    pane holding its value (0xFF if zero);
+ *   meta (page n+2)  struct hll_meta and the per-pane arrays.
+ * When the window moves on, only the registers owned by the panes leaving it
+ * are recomputed (from the remaining panes), so a key with few values per
+ * bucket pays little; if the leaving panes hold more than EXPIRE_MAX non-zero
+ * registers, the merged copy is rebuilt from the panes instead (vectorized).
+ * A query for a later bucket (the query before the add that moves the window)
+ * does the same on a copy of the histogram, without writing.
+ *
+ * The pool's used sketches form a list by last window advance (head = most
+ * recent), so the tail is the one most likely to have expired; free sketches
+ * form a stack; sketches never used are taken in address order, so the pool
+ * commits memory only as keys go dense.
+ */
+#include "feature/hll.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "feature/window.h"
+
+#define PAGE 4096u
+#define HIST_N 64 /* ranks 0..53 */
+#define RANK_MAX 53
+#define LC_THRESHOLD 3100.0 /* HLL++ (Heule et al. 2013), p = 12 */
+#define NO_OWNER 0xFF       /* so nbuckets <= 255 */
+#define EXPIRE_MAX 256      /* registers recomputed one by one before a full rebuild */
+
+_Static_assert(64 - RTS_HLL_P + 1 == RANK_MAX, "ranks are 1 + leading zeros of 64 - p bits");
+_Static_assert(RTS_HLL_MAX_BUCKETS <= NO_OWNER, "slots 0..n-1 are bytes below NO_OWNER");
+
+struct dhdr {
+    int64_t newest_ts; /* newest event time applied; valid when seen */
+    uint64_t gen;      /* dense: generation of the sketch */
+    uint32_t block;    /* 0 = sparse, else sketch index + 1 */
+    uint16_t nsparse;  /* sparse entries in use */
+    uint8_t seen;      /* an event was applied */
+    uint8_t pad;
+};
+
+struct hll_meta {
+    uint64_t gen;        /* generation of the owner; 0 when free */
+    int64_t newest;      /* newest pane ordinal: merged[] is for (newest - n, newest] */
+    int64_t expire_ts;   /* every pane has expired for events at or after this */
+    uint32_t prev, next; /* used list, or free stack (next), index + 1 */
+    uint16_t hist[HIST_N];
+    int64_t pane_ord[]; /* n; then uint16_t pane_nz[n]; then uint8_t pane_valid[n] */
+};
+
+struct rts_hll_pool {
+    unsigned char *base;
+    size_t map_bytes, block_bytes;
+    uint32_t nbuckets;
+    uint32_t free_head;            /* index + 1, 0 = none */
+    uint32_t used_head, used_tail; /* index + 1, 0 = none */
+    uint64_t fresh;                /* sketches [fresh, max) never used */
+    uint64_t max, gen;
+    uint64_t in_use, exhausted, reclaimed; /* written by the worker only */
+};
+
+/* One sketch, resolved. */
+struct sk {
+    unsigned char *panes; /* pane s at s * 4096 */
+    uint8_t *merged, *owner;
+    struct hll_meta *m;
+    uint16_t *nz;
+    uint8_t *valid;
+    uint32_t n, idx1;
+};
+
+static size_t align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+static int64_t dres(const struct rts_distinct_spec *d)
+{
+    struct rts_win_spec w = {d->width_ms, d->nbuckets, 0};
+
+    return rts_win_resolution_ms(&w);
+}
+
+/* ---- inline state ---- */
+
+static size_t sp_time_off(const struct rts_distinct_spec *d)
+{
+    return sizeof(struct dhdr) + align8(d->sparse_cap * sizeof(uint32_t));
+}
+
+static uint32_t *sp_hash(void *st)
+{
+    return (uint32_t *)((unsigned char *)st + sizeof(struct dhdr));
+}
+
+static int64_t *sp_time(const struct rts_distinct_spec *d, void *st)
+{
+    return (int64_t *)((unsigned char *)st + sp_time_off(d));
+}
+
+/* ---- sketches ---- */
+
+static struct hll_meta *blk_meta(const struct rts_hll_pool *p, uint32_t idx1)
+{
+    return (struct hll_meta *)(p->base + (size_t)(idx1 - 1) * p->block_bytes +
+                               (size_t)(p->nbuckets + 2) * RTS_HLL_M);
+}
+
+static void sk_get(const struct rts_hll_pool *p, uint32_t idx1, struct sk *k)
+{
+    unsigned char *b = p->base + (size_t)(idx1 - 1) * p->block_bytes;
+
+    k->n = p->nbuckets;
+    k->idx1 = idx1;
+    k->panes = b;
+    k->merged = b + (size_t)k->n * RTS_HLL_M;
+    k->owner = k->merged + RTS_HLL_M;
+    k->m = (struct hll_meta *)(k->owner + RTS_HLL_M);
+    k->nz = (uint16_t *)(k->m->pane_ord + k->n);
+    k->valid = (uint8_t *)(k->nz + k->n);
+}
+
+static uint8_t *sk_pane(const struct sk *k, uint32_t s)
+{
+    return k->panes + (size_t)s * RTS_HLL_M;
+}
+
+/* The sketch of @h, or 0 if sparse or reclaimed meanwhile. */
+static int dense_sk(const struct rts_hll_pool *p, const struct dhdr *h, struct sk *k)
+{
+    if (!h->block || !p || h->block > p->max || blk_meta(p, h->block)->gen != h->gen) {
+        return 0;
+    }
+    sk_get(p, h->block, k);
+    return 1;
+}
+
+static void used_unlink(struct rts_hll_pool *p, uint32_t idx1)
+{
+    struct hll_meta *m = blk_meta(p, idx1);
+
+    if (m->prev) {
+        blk_meta(p, m->prev)->next = m->next;
+    } else {
+        p->used_head = m->next;
+    }
+    if (m->next) {
+        blk_meta(p, m->next)->prev = m->prev;
+    } else {
+        p->used_tail = m->prev;
+    }
+    m->prev = m->next = 0;
+}
+
+static void used_push(struct rts_hll_pool *p, uint32_t idx1)
+{
+    struct hll_meta *m = blk_meta(p, idx1);
+
+    m->prev = 0;
+    m->next = p->used_head;
+    if (p->used_head) {
+        blk_meta(p, p->used_head)->prev = idx1;
+    } else {
+        p->used_tail = idx1;
+    }
+    p->used_head = idx1;
+}
+
+static void count_inc(uint64_t *c)
+{
+    __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
+static void count_dec(uint64_t *c)
+{
+    __atomic_store_n(c, *c - 1, __ATOMIC_RELAXED);
+}
+
+/* First event time at which every pane up to ordinal @newest has expired. */
+static int64_t expire_ts_of(const struct rts_distinct_spec *d, int64_t newest)
+{
+    int64_t r = dres(d);
+
+    if (newest > INT64_MAX / r - (int64_t)d->nbuckets) {
+        return INT64_MAX;
+    }
+    return (newest + (int64_t)d->nbuckets) * r;
+}
+
+/* Take a sketch for an event at @ts_ms, empty, its window ending at @top: a
+ * released one, a never used one, or the least recently advanced one if it
+ * has expired by @ts_ms. Returns index + 1, or 0. */
+static uint32_t pool_take(struct rts_hll_pool *p, const struct rts_distinct_spec *d,
+                          int64_t ts_ms, int64_t top)
+{
+    struct sk k;
+    uint32_t idx1;
+
+    if (p->free_head) {
+        idx1 = p->free_head;
+        p->free_head = blk_meta(p, idx1)->next;
+    } else if (p->fresh < p->max) {
+        idx1 = (uint32_t)++p->fresh;
+    } else if (p->used_tail && blk_meta(p, p->used_tail)->expire_ts <= ts_ms) {
+        idx1 = p->used_tail;
+        used_unlink(p, idx1);
+        count_inc(&p->reclaimed);
+        count_dec(&p->in_use);
+    } else {
+        return 0;
+    }
+    sk_get(p, idx1, &k);
+    k.m->gen = ++p->gen;
+    k.m->newest = top;
+    k.m->expire_ts = expire_ts_of(d, top);
+    memset(k.m->hist, 0, sizeof(k.m->hist));
+    k.m->hist[0] = RTS_HLL_M;
+    memset(k.merged, 0, RTS_HLL_M);
+    memset(k.owner, NO_OWNER, RTS_HLL_M);
+    memset(k.valid, 0, k.n);
+    used_push(p, idx1);
+    count_inc(&p->in_use);
+    return idx1;
+}
+
+static void pool_put(struct rts_hll_pool *p, uint32_t idx1)
+{
+    struct hll_meta *m = blk_meta(p, idx1);
+
+    used_unlink(p, idx1);
+    m->gen = 0;
+    m->next = p->free_head;
+    p->free_head = idx1;
+    count_dec(&p->in_use);
+}
+
+static void hll_split64(uint64_t h, uint32_t *idx, uint8_t *rank)
+{
+    uint64_t w = h << RTS_HLL_P;
+
+    *idx = (uint32_t)(h >> (64 - RTS_HLL_P));
+    *rank = (uint8_t)(w ? __builtin_clzll(w) + 1 : RANK_MAX);
+}
+
+/* From the top 32 bits of the hash: the same index, the same rank up to 20. */
+static void hll_split32(uint32_t h, uint32_t *idx, uint8_t *rank)
+{
+    uint32_t w = h << RTS_HLL_P;
+
+    *idx = h >> (32 - RTS_HLL_P);
+    *rank = (uint8_t)(w ? __builtin_clz(w) + 1 : 32 - RTS_HLL_P + 1);
+}
+
+/* Is ordinal @o in (@top - n, @top]? Overflow-free. */
+static int in_ring(int64_t o, int64_t top, uint32_t n)
+{
+    return o <= top && (uint64_t)top - (uint64_t)o < n;
+}
+
+static int pane_live(const struct sk *k, uint32_t s, int64_t top)
+{
+    return k->valid[s] && in_ring(k->m->pane_ord[s], top, k->n);
+}
+
+/* ---- register arrays (loops the compiler vectorizes) ---- */
+
+static void regs_max(uint8_t *restrict dst, const uint8_t *restrict src)
+{
+    size_t i;
+
+    for (i = 0; i < RTS_HLL_M; i++) {
+        dst[i] = src[i] > dst[i] ? src[i] : dst[i];
+    }
+}
+
+/* dst = max(dst, src); where src is non-zero and >= dst, owner = s */
+static void regs_max_owned(uint8_t *restrict dst, uint8_t *restrict own,
+                           const uint8_t *restrict src, uint8_t s)
+{
+    size_t i;
+
+    for (i = 0; i < RTS_HLL_M; i++) {
+        uint8_t take = (uint8_t)((src[i] >= dst[i]) & (src[i] != 0));
+
+        dst[i] = take ? src[i] : dst[i];
+        own[i] = take ? s : own[i];
+    }
+}
+
+static void regs_hist(const uint8_t *regs, uint16_t *hist)
+{
+    uint16_t h[4][HIST_N];
+    size_t i, j;
+
+    memset(h, 0, sizeof(h));
+    for (i = 0; i < RTS_HLL_M; i += 4) {
+        h[0][regs[i]]++;
+        h[1][regs[i + 1]]++;
+        h[2][regs[i + 2]]++;
+        h[3][regs[i + 3]]++;
+    }
+    for (j = 0; j < HIST_N; j++) {
+        hist[j] = (uint16_t)(h[0][j] + h[1][j] + h[2][j] + h[3][j]);
+    }
+}
+
+/* Slots of the live panes of (top - n, top], oldest first. */
+static uint32_t live_slots(const struct sk *k, int64_t lo_top, int64_t top, uint8_t *out)
+{
+    uint32_t sn = rts_floor_mod(top, k->n), d, cnt = 0;
+
+    for (d = k->n; d-- > 0;) {
+        uint32_t s = sn >= d ? sn - d : sn + k->n - d;
+
+        if (pane_live(k, s, top) && pane_live(k, s, lo_top)) {
+            out[cnt++] = (uint8_t)s;
+        }
+    }
+    return cnt;
+}
+
+/* Merge into @out the live panes of both (q - n, q] and (top - n, top].
+ * Returns the number of panes merged. */
+static uint32_t merge_panes(const struct sk *k, int64_t q, int64_t top, uint8_t *out)
+{
+    uint8_t slots[RTS_HLL_MAX_BUCKETS];
+    uint32_t cnt = live_slots(k, q, top, slots), i;
+
+    if (cnt == 0) {
+        return 0;
+    }
+    memcpy(out, sk_pane(k, slots[0]), RTS_HLL_M);
+    for (i = 1; i < cnt; i++) {
+        regs_max(out, sk_pane(k, slots[i]));
+    }
+    return cnt;
+}
+
+/* Rebuild merged, owner and hist for the window (top - n, top]. */
+static void cache_rebuild(const struct sk *k, int64_t top)
+{
+    uint8_t slots[RTS_HLL_MAX_BUCKETS];
+    uint32_t cnt = live_slots(k, top, top, slots), i;
+
+    memset(k->merged, 0, RTS_HLL_M);
+    memset(k->owner, NO_OWNER, RTS_HLL_M);
+    for (i = 0; i < cnt; i++) { /* oldest first: ties go to the newest pane */
+        regs_max_owned(k->merged, k->owner, sk_pane(k, slots[i]), slots[i]);
+    }
+    regs_hist(k->merged, k->m->hist);
+}
+
+/* The window moves from (old - n, old] to (top - n, top], top > old, and no
+ * pane is newer than old. Panes leaving: live in old's window, not in top's.
+ * Returns their non-zero registers (an upper bound of the work below). */
+static uint32_t leaving_load(const struct sk *k, int64_t old, int64_t top, uint8_t *slots,
+                             uint32_t *nslots)
+{
+    uint32_t s, load = 0;
+
+    *nslots = 0;
+    for (s = 0; s < k->n; s++) {
+        if (pane_live(k, s, old) && !in_ring(k->m->pane_ord[s], top, k->n)) {
+            slots[(*nslots)++] = (uint8_t)s;
+            load += k->nz[s];
+        }
+    }
+    return load;
+}
+
+/* For every register owned by a leaving pane, its value from the panes that
+ * stay: applied to @hist, and to merged/owner if @write. */
+static void expire_regs(const struct sk *k, int64_t old, int64_t top, const uint8_t *leaving,
+                        uint32_t nleaving, uint16_t *hist, int write)
+{
+    uint8_t stay[RTS_HLL_MAX_BUCKETS];
+    uint32_t nstay = live_slots(k, old, top, stay), j;
+
+    for (j = 0; j < nleaving; j++) {
+        const uint8_t s = leaving[j];
+        const uint8_t *pane = sk_pane(k, s);
+        uint32_t i, b, left = k->nz[s];
+
+        for (i = 0; i < RTS_HLL_M && left; i += 8) {
+            uint64_t w;
+
+            memcpy(&w, pane + i, sizeof(w));
+            if (!w) {
+                continue;
+            }
+            for (b = i; b < i + 8; b++) {
+                uint8_t v = 0, o = NO_OWNER;
+                uint32_t t;
+
+                if (!pane[b]) {
+                    continue;
+                }
+                left--;
+                if (k->owner[b] != s) {
+                    continue;
+                }
+                for (t = 0; t < nstay; t++) { /* oldest first: ties go to the newest */
+                    uint8_t x = sk_pane(k, stay[t])[b];
+
+                    if (x && x >= v) {
+                        v = x;
+                        o = stay[t];
+                    }
+                }
+                hist[k->merged[b]]--;
+                hist[v]++;
+                if (write) {
+                    k->merged[b] = v;
+                    k->owner[b] = o;
+                }
+            }
+        }
+    }
+}
+
+/* Move the merged copy to the window ending at @top > newest. */
+static void cache_advance(const struct sk *k, int64_t top)
+{
+    uint8_t leaving[RTS_HLL_MAX_BUCKETS];
+    uint32_t nleaving;
+
+    if (leaving_load(k, k->m->newest, top, leaving, &nleaving) > EXPIRE_MAX) {
+        cache_rebuild(k, top);
+    } else {
+        expire_regs(k, k->m->newest, top, leaving, nleaving, k->m->hist, 1);
+    }
+    k->m->newest = top;
+}
+
+/* Raise register @idx of the pane of ordinal @e (in the window) to @rank. */
+static void dense_set(const struct sk *k, int64_t e, uint32_t idx, uint8_t rank)
+{
+    uint32_t s = rts_floor_mod(e, k->n);
+    uint8_t *pane = sk_pane(k, s);
+    uint8_t mv;
+
+    if (!k->valid[s] || k->m->pane_ord[s] != e) {
+        /* the old pane has left the window: it owns no merged register */
+        memset(pane, 0, RTS_HLL_M);
+        k->m->pane_ord[s] = e;
+        k->nz[s] = 0;
+        k->valid[s] = 1;
+    }
+    if (pane[idx] >= rank) {
+        return;
+    }
+    k->nz[s] += pane[idx] == 0;
+    pane[idx] = rank;
+    mv = k->merged[idx];
+    if (rank > mv) {
+        k->m->hist[mv]--;
+        k->m->hist[rank]++;
+        k->merged[idx] = rank;
+        k->owner[idx] = (uint8_t)s;
+    } else if (rank == mv && k->m->pane_ord[k->owner[idx]] < e) {
+        k->owner[idx] = (uint8_t)s;
+    }
+}
+
+/* ---- estimator ---- */
+
+/* sigma(x) = x + sum_{k>=1} x^(2^k) 2^(k-1) */
+static double hll_sigma(double x)
+{
+    double y = 1.0, z = x, zp;
+
+    if (x == 1.0) {
+        return INFINITY;
+    }
+    do {
+        x *= x;
+        zp = z;
+        z += x * y;
+        y += y;
+    } while (z != zp);
+    return z;
+}
+
+/* tau(x) = (1 - x - sum_{k>=1} (1 - x^(2^-k))^2 2^-k) / 3 */
+static double hll_tau(double x)
+{
+    double y = 1.0, z, zp;
+
+    if (x == 0.0 || x == 1.0) {
+        return 0.0;
+    }
+    z = 1.0 - x;
+    do {
+        x = sqrt(x);
+        zp = z;
+        y *= 0.5;
+        z -= (1.0 - x) * (1.0 - x) * y;
+    } while (z != zp);
+    return z / 3.0;
+}
+
+static double hll_estimate(const uint16_t *c)
+{
+    const double m = RTS_HLL_M;
+    const int q = 64 - RTS_HLL_P;
+    uint64_t acc = 0;
+    double z;
+    int k;
+
+    if (c[0] == RTS_HLL_M) {
+        return 0.0;
+    }
+    if (c[0] > 0) {
+        double lc = m * log(m / c[0]);
+
+        if (lc <= LC_THRESHOLD) {
+            return lc;
+        }
+    }
+    /* z = m tau(1 - C[q+1]/m) 2^-q + sum_{k=1..q} C[k] 2^-k + m sigma(C[0]/m); the
+     * middle sum in integers (exact, independent terms): <= 4096 * 2^(q-1) = 2^63 */
+    for (k = 1; k <= q; k++) {
+        acc += (uint64_t)c[k] << (q - k);
+    }
+    z = ((double)acc + m * hll_tau((m - c[q + 1]) / m)) * 0x1p-52; /* 2^-q */
+    z += m * hll_sigma(c[0] / m);
+    return m * m / (2.0 * log(2.0)) / z;
+}
+
+/* ---- public ---- */
+
+enum rts_err rts_distinct_check(const struct rts_distinct_spec *d, struct rts_errbuf *eb)
+{
+    if (d->width_ms < 1) {
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "distinct window width must be >= 1 ms, got %lld",
+                        (long long)d->width_ms);
+    }
+    if (d->nbuckets < 1 || d->nbuckets > RTS_HLL_MAX_BUCKETS) {
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "distinct buckets must be in 1..%u, got %u",
+                        RTS_HLL_MAX_BUCKETS, d->nbuckets);
+    }
+    if (d->sparse_cap < 1 || d->sparse_cap > RTS_HLL_MAX_SPARSE) {
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "distinct sparse_cap must be in 1..%u, got %u",
+                        RTS_HLL_MAX_SPARSE, d->sparse_cap);
+    }
+    return RTS_ERR_OK;
+}
+
+size_t rts_distinct_size(const struct rts_distinct_spec *d)
+{
+    return sp_time_off(d) + d->sparse_cap * sizeof(int64_t);
+}
+
+struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t max_sketches,
+                                      struct rts_errbuf *eb)
+{
+    struct rts_hll_pool *p;
+    size_t meta;
+
+    if (rts_distinct_check(d, eb) != RTS_ERR_OK) {
+        return NULL;
+    }
+    if (max_sketches > RTS_HLL_MAX_SKETCHES) {
+        rts_errf(eb, RTS_ERR_INVAL, 0, 0, "distinct max_sketches must be <= %u, got %zu",
+                 RTS_HLL_MAX_SKETCHES, max_sketches);
+        return NULL;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "distinct: out of memory for the sketch pool");
+        return NULL;
+    }
+    p->nbuckets = d->nbuckets;
+    p->max = max_sketches;
+    meta = sizeof(struct hll_meta) + d->nbuckets * (sizeof(int64_t) + sizeof(uint16_t) + 1);
+    p->block_bytes = (size_t)(d->nbuckets + 2) * RTS_HLL_M + ((meta + PAGE - 1) & ~(size_t)(PAGE - 1));
+    if (max_sketches > SIZE_MAX / p->block_bytes) {
+        rts_errf(eb, RTS_ERR_INVAL, 0, 0, "distinct: %zu sketches of %zu bytes overflow",
+                 max_sketches, p->block_bytes);
+        free(p);
+        return NULL;
+    }
+    p->map_bytes = max_sketches * p->block_bytes;
+    if (p->map_bytes) {
+        void *m = mmap(NULL, p->map_bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+        if (m == MAP_FAILED) {
+            rts_errf(eb, RTS_ERR_NOMEM, 0, 0,
+                     "distinct: cannot reserve %zu bytes for %zu sketches", p->map_bytes,
+                     max_sketches);
+            free(p);
+            return NULL;
+        }
+        p->base = m;
+    }
+    return p;
+}
+
+void rts_hll_pool_free(struct rts_hll_pool *p)
+{
+    if (!p) {
+        return;
+    }
+    if (p->base) {
+        munmap(p->base, p->map_bytes);
+    }
+    free(p);
+}
+
+void rts_hll_pool_stats(const struct rts_hll_pool *p, struct rts_hll_pool_stats *out)
+{
+    out->in_use = __atomic_load_n(&p->in_use, __ATOMIC_RELAXED);
+    out->max = p->max;
+    out->exhausted = __atomic_load_n(&p->exhausted, __ATOMIC_RELAXED);
+    out->reclaimed = __atomic_load_n(&p->reclaimed, __ATOMIC_RELAXED);
+    out->bytes_per_sketch = p->block_bytes;
+}
+
+double rts_hll_estimate(const uint8_t *regs)
+{
+    uint16_t hist[HIST_N] = {0};
+    size_t i;
+
+    for (i = 0; i < RTS_HLL_M; i++) {
+        hist[regs[i] < RANK_MAX ? regs[i] : RANK_MAX]++;
+    }
+    return hll_estimate(hist);
+}
+
+int rts_distinct_is_dense(const void *st, const struct rts_hll_pool *p)
+{
+    struct sk k;
+
+    return dense_sk(p, st, &k);
+}
+
+/* Sparse -> dense: fold the live entries and the new value into a sketch.
+ * Returns 0 if the pool has no sketch to give. */
+static int promote(const struct rts_distinct_spec *d, struct dhdr *h, struct rts_hll_pool *p,
+                   int64_t ts_ms, uint64_t hash)
+{
+    int64_t r = dres(d);
+    int64_t top = rts_floor_div(h->newest_ts, r);
+    uint32_t *hs = sp_hash(h);
+    int64_t *tm = sp_time(d, h);
+    uint32_t idx1 = pool_take(p, d, ts_ms, top), i, idx;
+    struct sk k;
+    uint8_t rank;
+
+    if (!idx1) {
+        return 0;
+    }
+    sk_get(p, idx1, &k);
+    for (i = 0; i < h->nsparse; i++) {
+        int64_t b = rts_floor_div(tm[i], r);
+
+        if (in_ring(b, top, d->nbuckets)) {
+            hll_split32(hs[i], &idx, &rank);
+            dense_set(&k, b, idx, rank);
+        }
+    }
+    hll_split64(hash, &idx, &rank);
+    dense_set(&k, rts_floor_div(ts_ms, r), idx, rank);
+    h->block = idx1;
+    h->gen = k.m->gen;
+    h->nsparse = 0;
+    return 1;
+}
+
+static void sparse_add(const struct rts_distinct_spec *d, struct dhdr *h, struct rts_hll_pool *p,
+                       int64_t ts_ms, uint64_t hash)
+{
+    uint32_t *hs = sp_hash(h);
+    int64_t *tm = sp_time(d, h);
+    uint32_t h32 = (uint32_t)(hash >> 32), i, slot = UINT32_MAX, oldest = 0;
+
+    for (i = 0; i < h->nsparse; i++) {
+        if (hs[i] == h32) {
+            if (ts_ms > tm[i]) {
+                tm[i] = ts_ms;
+            }
+            return;
+        }
+    }
+    if (h->nsparse < d->sparse_cap) {
+        slot = h->nsparse++;
+    } else {
+        /* reuse an entry that left the window of the newest event */
+        for (i = 0; i < h->nsparse; i++) {
+            if ((uint64_t)h->newest_ts - (uint64_t)tm[i] >= (uint64_t)d->width_ms) {
+                slot = i;
+                break;
+            }
+            if (tm[i] < tm[oldest]) {
+                oldest = i;
+            }
+        }
+    }
+    if (slot == UINT32_MAX) {
+        if (p && promote(d, h, p, ts_ms, hash)) {
+            return;
+        }
+        if (p) {
+            count_inc(&p->exhausted);
+        }
+        if (ts_ms <= tm[oldest]) {
+            return; /* the new value is the oldest: it is the one dropped */
+        }
+        slot = oldest;
+    }
+    hs[slot] = h32;
+    tm[slot] = ts_ms;
+}
+
+int rts_distinct_add(const struct rts_distinct_spec *d, void *st, struct rts_hll_pool *p,
+                     int64_t ts_ms, uint64_t hash)
+{
+    struct dhdr *h = st;
+    int64_t r = dres(d);
+    int64_t e = rts_floor_div(ts_ms, r);
+    int64_t top = rts_floor_div(h->newest_ts, r);
+    struct sk k;
+    uint32_t idx;
+    uint8_t rank;
+
+    if (h->seen && e < top && (uint64_t)top - (uint64_t)e >= d->nbuckets) {
+        return 1;
+    }
+    if (!h->seen || ts_ms > h->newest_ts) {
+        h->newest_ts = ts_ms;
+    }
+    h->seen = 1;
+    if (h->block && dense_sk(p, h, &k) && e > k.m->newest && k.m->expire_ts <= ts_ms) {
+        pool_put(p, h->block); /* every pane has expired: back to sparse */
+        h->block = 0;
+    }
+    if (!h->block || !dense_sk(p, h, &k)) {
+        if (h->block) { /* reclaimed by the pool meanwhile */
+            h->block = 0;
+            h->nsparse = 0;
+        }
+        h->gen = 0;
+        sparse_add(d, h, p, ts_ms, hash);
+        return 0;
+    }
+    if (e > k.m->newest) {
+        cache_advance(&k, e);
+        k.m->expire_ts = expire_ts_of(d, e);
+        if (p->used_head != h->block) {
+            used_unlink(p, h->block);
+            used_push(p, h->block);
+        }
+    }
+    hll_split64(hash, &idx, &rank);
+    dense_set(&k, e, idx, rank);
+    return 0;
+}
+
+static double dense_query(const struct sk *k, int64_t q)
+{
+    uint8_t regs[RTS_HLL_M];
+    uint16_t hist[HIST_N];
+    int64_t top = k->m->newest;
+
+    if (q == top) {
+        return hll_estimate(k->m->hist);
+    }
+    if (q > top) {
+        uint8_t leaving[RTS_HLL_MAX_BUCKETS];
+        uint32_t nleaving;
+
+        if (!in_ring(top, q, k->n)) {
+            return 0.0;
+        }
+        if (leaving_load(k, top, q, leaving, &nleaving) <= EXPIRE_MAX) {
+            memcpy(hist, k->m->hist, sizeof(hist));
+            expire_regs(k, top, q, leaving, nleaving, hist, 0);
+            return hll_estimate(hist);
+        }
+    }
+    if (!merge_panes(k, q, top, regs)) {
+        return 0.0;
+    }
+    regs_hist(regs, hist);
+    return hll_estimate(hist);
+}
+
+double rts_distinct_query(const struct rts_distinct_spec *d, const void *st,
+                          const struct rts_hll_pool *p, int64_t ts_ms)
+{
+    const struct dhdr *h = st;
+    struct sk k;
+
+    if (!h->seen) {
+        return 0.0;
+    }
+    if (h->block) {
+        if (!dense_sk(p, h, &k)) {
+            return 0.0; /* reclaimed: every pane had expired */
+        }
+        return dense_query(&k, rts_floor_div(ts_ms, dres(d)));
+    } else {
+        const uint32_t n = h->nsparse;
+        const int64_t *tm = (const int64_t *)((const unsigned char *)st + sp_time_off(d));
+        uint32_t i, count = 0;
+
+        for (i = 0; i < n; i++) {
+            if (tm[i] <= ts_ms && (uint64_t)ts_ms - (uint64_t)tm[i] < (uint64_t)d->width_ms) {
+                count++;
+            }
+        }
+        return (double)count;
+    }
+}
+
+void rts_distinct_release(const struct rts_distinct_spec *d, void *st, struct rts_hll_pool *p)
+{
+    struct dhdr *h = st;
+    struct sk k;
+
+    if (h->block && dense_sk(p, h, &k)) {
+        pool_put(p, h->block);
+    }
+    memset(st, 0, rts_distinct_size(d));
+}

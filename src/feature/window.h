@@ -1,0 +1,101 @@
+/*
+ * window.h - sliding event-time windows (count, sum, min, max) over a ring of
+ * buckets, stored inline in a key's value block.
+ *
+ * A window of width W ms split in n buckets has the resolution r = ceil(W/n)
+ * ms; event time t falls in bucket ordinal b(t) = floor(t / r) (floor, so
+ * negative times work). The state remembers the newest ordinal N it has seen
+ * and one slot per ordinal of (N - n, N]: slot b mod n. Only the ordinals of
+ * that range can be stored, so a slot's ordinal is implied by N and its index;
+ * when N advances, the slots of the ordinals skipped over are emptied (at most
+ * n of them), so a slot never holds another ordinal's data. A zeroed state
+ * block is an empty window.
+ *
+ * Resolution rule. The window seen at ts holds the buckets (b(ts) - n, b(ts)],
+ * i.e. the events with t in [(b(ts) - n + 1) r, (b(ts) + 1) r): a span of n r
+ * ms, which is W when n divides W (the usual case: 5m, 24h, 30d all divide by
+ * 32) and at most n - 1 ms more otherwise. For an event of age a = ts - t:
+ *   a <= (n - 1) r : always counted;
+ *   a >= n r       : never counted;
+ *   in between     : counted iff it is in the oldest bucket (within one bucket
+ *                    of the edge: the approximation of a bucketed window);
+ *   a < 0          : an event seen out of order with t > ts is counted iff it
+ *                    shares ts's bucket; events of newer buckets are not.
+ * Results are thus exact when no event lies within one bucket of the window's
+ * edges. An event whose bucket has already left the ring (b(t) <= N - n) is
+ * too old: it is refused and not applied.
+ *
+ * Counts are 32 bit per bucket (saturating at 2^32 - 1 events per bucket per
+ * key); sums are doubles added in a fixed bucket order, so the same event
+ * sequence gives bit-identical results (backfill == live). Values must not
+ * be NaN: a missing value is the caller's to skip (or to add to a count-only
+ * window, which counts events, not values).
+ *
+ * Thread: a state block belongs to the worker that owns its key; these
+ * functions never allocate, lock or call the system.
+ */
+#ifndef RTS_FEATURE_WINDOW_H
+#define RTS_FEATURE_WINDOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+enum { RTS_WIN_SUM = 1, RTS_WIN_MIN = 2, RTS_WIN_MAX = 4 }; /* count is always kept */
+
+#define RTS_WIN_MAX_BUCKETS 65536u /* bounds the state of one window (rts_win_check) */
+
+struct rts_win_spec {
+    int64_t width_ms;  /* >= 1 */
+    uint32_t nbuckets; /* 1 .. RTS_WIN_MAX_BUCKETS */
+    unsigned aggs;     /* RTS_WIN_SUM | RTS_WIN_MIN | RTS_WIN_MAX, or 0 for count only */
+};
+
+struct rts_win_agg {
+    double count, sum, min, max; /* min/max NaN and sum 0 when count == 0 */
+};
+
+/* floor(a / b) and the matching non-negative remainder, for b > 0. */
+static inline int64_t rts_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    if (a % b < 0) {
+        q--;
+    }
+    return q;
+}
+
+static inline uint32_t rts_floor_mod(int64_t a, uint32_t n)
+{
+    int64_t m = a % (int64_t)n;
+
+    return (uint32_t)(m < 0 ? m + (int64_t)n : m);
+}
+
+/* RTS_ERR_OK if @w is usable by the functions below, else RTS_ERR_INVAL with
+ * @eb naming the field. The other functions assume a checked spec.
+ * Thread: any. */
+enum rts_err rts_win_check(const struct rts_win_spec *w, struct rts_errbuf *eb);
+
+/* Bytes of state for @w, a multiple of 8; the block must be 8-aligned. */
+size_t rts_win_size(const struct rts_win_spec *w);
+
+/* The bucket width r = ceil(width / nbuckets), >= 1. */
+int64_t rts_win_resolution_ms(const struct rts_win_spec *w);
+
+/* Apply value @v (ignored if aggs == 0) at event time @ts_ms. Returns 0 if
+ * applied, 1 if the event is too old (its bucket ordinal <= newest ordinal
+ * seen - nbuckets): not applied. O(1) amortized, O(nbuckets) worst case when
+ * the window jumps forward. */
+int rts_win_add(const struct rts_win_spec *w, void *st, int64_t ts_ms, double v);
+
+/* The window as seen at @ts_ms (see the resolution rule above) into @out.
+ * Buckets newer than b(ts) (later events seen out of order) are excluded;
+ * when ts is older than the newest event, the buckets that already left the
+ * ring (ordinal <= N - n) are missing too. O(nbuckets); does not modify @st. */
+void rts_win_query(const struct rts_win_spec *w, const void *st, int64_t ts_ms,
+                   struct rts_win_agg *out);
+
+#endif /* RTS_FEATURE_WINDOW_H */

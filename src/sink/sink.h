@@ -1,0 +1,53 @@
+/*
+ * sink.h - where records go: an ops table per sink type (file, null, later
+ * kafka) plus a declarative option table.
+ *
+ * A batch is a run of complete records (JSON lines, each ending in '\n')
+ * laid out back to back in one buffer, with per-record metadata so that a
+ * message-oriented sink (Kafka) can send them one by one. write() may be
+ * called by several threads at once (workers, the source thread for DLQ):
+ * a sink serialises internally; callers batch so that this is not per event.
+ */
+#ifndef RTS_SINK_SINK_H
+#define RTS_SINK_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "core/err.h"
+#include "event/value.h"
+
+struct rts_rec {
+    uint32_t off, len;   /* the record's bytes in batch->buf, '\n' included */
+    struct rts_str key;  /* message key (the event key) */
+    struct rts_str id;   /* event id */
+};
+
+struct rts_batch {
+    const char *buf;
+    size_t len; /* all records, back to back */
+    const struct rts_rec *recs;
+    size_t n;
+};
+
+enum rts_sink_status { RTS_SINK_OK, RTS_SINK_RETRY, RTS_SINK_ERROR };
+
+struct rts_sink_ops {
+    const char *name;
+    const char *description;
+    const struct rts_opt *opts;
+    size_t ctx_size;
+    enum rts_err (*init)(void *ctx, struct rts_errbuf *eb);
+    enum rts_sink_status (*write)(void *ctx, const struct rts_batch *b, struct rts_errbuf *eb);
+    enum rts_err (*flush)(void *ctx, struct rts_errbuf *eb); /* everything written is durable */
+    void (*fini)(void *ctx);
+};
+
+extern const struct rts_sink_ops rts_sink_file;
+extern const struct rts_sink_ops rts_sink_null;
+
+extern const struct rts_sink_ops *const rts_sinks[];
+const struct rts_sink_ops *rts_sink_find(const char *name);
+
+#endif /* RTS_SINK_SINK_H */

@@ -1,0 +1,297 @@
+/*
+ * test_pipeline.c - the pipeline in-process: config errors with positions,
+ * feature values checked by hand on small event sequences through the same
+ * rts_pipeline_eval() that workers and backfill use, rules and records.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config.h"
+#include "daemon/pipeline.h"
+#include "test.h"
+
+static const char *base_yaml =
+    "pipeline: t\n"
+    "workers: 1\n"
+    "source: {type: file, path: /dev/null}\n"
+    "event:\n"
+    "  id: id\n"
+    "  key: k\n"
+    "  time: ts\n"
+    "  fields:\n"
+    "    amount: {type: float, required: true, min: 0}\n"
+    "    m: {type: string}\n"
+    "features:\n"
+    "  - {name: c5m, agg: count, window: 5m}\n"
+    "  - {name: s1h, agg: sum, of: amount, window: 1h}\n"
+    "  - {name: mean1h, agg: mean, of: amount, window: 1h}\n"
+    "  - {name: min1h, agg: min, of: amount, window: 1h}\n"
+    "  - {name: max1h, agg: max, of: amount, window: 1h}\n"
+    "  - {name: d1h, agg: distinct, of: m, window: 1h}\n"
+    "  - {name: last3, agg: mean, of: amount, last: 3}\n"
+    "  - {name: lastv, agg: last, of: amount}\n"
+    "  - {name: since, agg: since_last}\n"
+    "  - {name: vel, agg: velocity, window: 1m}\n"
+    "  - {name: ratio, expr: \"amount / (mean1h + 1)\"}\n"
+    "  - {name: twice, expr: \"ratio * 2\"}\n"
+    "rules:\n"
+    "  - {when: \"score >= 0.5\", decision: block}\n"
+    "  - {decision: allow}\n"
+    "fallback: {score: \"min(1, amount / 100)\"}\n"
+    "sink: {type: null}\n";
+
+static struct rts_pipeline *build(const char *yaml, struct rts_errbuf *eb)
+{
+    struct rts_pipeline_conf *c = rts_pipeline_conf_parse("t.yaml", yaml, strlen(yaml), eb);
+
+    return c ? rts_pipeline_new(c, eb) : NULL;
+}
+
+struct runner {
+    struct rts_pipeline *p;
+    struct rts_eval e;
+    char rec[8192] __attribute__((aligned(8)));
+};
+
+/* Decode one JSON event and evaluate it; returns 0 on success. */
+static int feed(struct runner *r, const char *json)
+{
+    struct rts_decode_err err;
+    struct rts_event ev;
+    size_t n = rts_decode(r->p->conf->schema, json, strlen(json), 65536, 0, r->rec,
+                          sizeof(r->rec), &err);
+
+    if (!n) {
+        fprintf(stderr, "decode failed: %s\n", err.msg);
+        return -1;
+    }
+    rts_event_view(r->p->conf->schema, r->rec, &ev, r->e.vals);
+    rts_pipeline_eval(r->p, &r->e, &ev);
+    return 0;
+}
+
+static double feat(struct runner *r, const char *name)
+{
+    enum rts_type t;
+    int slot = rts_features_resolve(r->p->features, name, strlen(name), &t);
+
+    return slot < 0 ? -12345 : r->e.frame[slot].num;
+}
+
+TEST(windows_by_hand)
+{
+    struct rts_errbuf eb = {0};
+    struct runner *r = calloc(1, sizeof(*r));
+
+    r->p = build(base_yaml, &eb);
+    CHECK(r->p != NULL);
+    if (!r->p) {
+        fprintf(stderr, "%s\n", eb.msg);
+        free(r);
+        return;
+    }
+    CHECK_INT(rts_eval_init(&r->e, r->p, 1000, &eb), RTS_ERR_OK);
+
+    /* first event: empty state */
+    CHECK_INT(feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700001000000,\"amount\":10,\"m\":\"x\"}"), 0);
+    CHECK_NEAR(feat(r, "c5m"), 0, 0);
+    CHECK_NEAR(feat(r, "s1h"), 0, 0);
+    CHECK_NEAR(feat(r, "mean1h"), NAN, 0);
+    CHECK_NEAR(feat(r, "min1h"), NAN, 0);
+    CHECK_NEAR(feat(r, "d1h"), 0, 0);
+    CHECK_NEAR(feat(r, "last3"), NAN, 0);
+    CHECK_NEAR(feat(r, "since"), NAN, 0);
+    CHECK_NEAR(feat(r, "ratio"), NAN, 0);
+    CHECK_NEAR(r->e.frame[r->p->slot_score].num, 0.1, 1e-12);
+    CHECK_INT(r->e.rule, 1);
+
+    /* 30 s later: sees the first event */
+    CHECK_INT(feed(r, "{\"id\":\"2\",\"k\":\"a\",\"ts\":1700001030000,\"amount\":30,\"m\":\"y\"}"), 0);
+    CHECK_NEAR(feat(r, "c5m"), 1, 0);
+    CHECK_NEAR(feat(r, "s1h"), 10, 0);
+    CHECK_NEAR(feat(r, "mean1h"), 10, 0);
+    CHECK_NEAR(feat(r, "min1h"), 10, 0);
+    CHECK_NEAR(feat(r, "max1h"), 10, 0);
+    CHECK_NEAR(feat(r, "d1h"), 1, 0);
+    CHECK_NEAR(feat(r, "last3"), 10, 0);
+    CHECK_NEAR(feat(r, "lastv"), 10, 0);
+    CHECK_NEAR(feat(r, "since"), 30, 0);
+    CHECK_NEAR(feat(r, "vel"), 1.0 / 60, 1e-12);
+    CHECK_NEAR(feat(r, "ratio"), 30.0 / 11, 1e-12);
+    CHECK_NEAR(feat(r, "twice"), 60.0 / 11, 1e-12);
+
+    /* another key is independent */
+    CHECK_INT(feed(r, "{\"id\":\"3\",\"k\":\"b\",\"ts\":1700001040000,\"amount\":99,\"m\":\"x\"}"), 0);
+    CHECK_NEAR(feat(r, "c5m"), 0, 0);
+    CHECK_INT(r->e.rule, 0); /* score 0.99 >= 0.5: block */
+
+    /* 10 minutes after the first: the 5m count has forgotten both, 1h has not */
+    CHECK_INT(feed(r, "{\"id\":\"4\",\"k\":\"a\",\"ts\":1700001600000,\"amount\":20,\"m\":\"x\"}"), 0);
+    CHECK_NEAR(feat(r, "c5m"), 0, 0);
+    CHECK_NEAR(feat(r, "s1h"), 40, 0);
+    CHECK_NEAR(feat(r, "mean1h"), 20, 0);
+    CHECK_NEAR(feat(r, "min1h"), 10, 0);
+    CHECK_NEAR(feat(r, "max1h"), 30, 0);
+    CHECK_NEAR(feat(r, "d1h"), 2, 0);
+    CHECK_NEAR(feat(r, "since"), 570, 0);
+
+    /* last-3 keeps the three most recent values: 30, 20, 40 */
+    CHECK_INT(feed(r, "{\"id\":\"5\",\"k\":\"a\",\"ts\":1700001601000,\"amount\":40,\"m\":\"z\"}"), 0);
+    CHECK_NEAR(feat(r, "last3"), 20, 0); /* 10, 30, 20 */
+    CHECK_INT(feed(r, "{\"id\":\"6\",\"k\":\"a\",\"ts\":1700001602000,\"amount\":0,\"m\":\"z\"}"), 0);
+    CHECK_NEAR(feat(r, "last3"), 30, 0); /* 30, 20, 40 */
+    CHECK_NEAR(feat(r, "lastv"), 40, 0);
+    CHECK_NEAR(feat(r, "d1h"), 3, 0);
+
+    /* two hours later: every window is empty again, since_last is not */
+    CHECK_INT(feed(r, "{\"id\":\"7\",\"k\":\"a\",\"ts\":1700009000000,\"amount\":5}"), 0);
+    CHECK_NEAR(feat(r, "s1h"), 0, 0);
+    CHECK_NEAR(feat(r, "mean1h"), NAN, 0);
+    CHECK_NEAR(feat(r, "max1h"), NAN, 0);
+    CHECK_NEAR(feat(r, "d1h"), 0, 0);
+    CHECK_NEAR(feat(r, "since"), (9000000 - 1602000) / 1000.0 /* ms apart */, 1e-9);
+    CHECK_NEAR(feat(r, "last3"), 20, 0); /* last-N has no time limit: 20, 40, 0 */
+
+    rts_eval_fini(&r->e);
+    rts_pipeline_free(r->p);
+    free(r);
+}
+
+TEST(eviction_at_max_keys)
+{
+    struct rts_errbuf eb = {0};
+    struct runner *r = calloc(1, sizeof(*r));
+    struct rts_feature_stats fs;
+    char ev[256];
+
+    r->p = build(base_yaml, &eb);
+    CHECK(r->p != NULL);
+    CHECK_INT(rts_eval_init(&r->e, r->p, 2, &eb), RTS_ERR_OK);
+    feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700000001000,\"amount\":1}");
+    feed(r, "{\"id\":\"2\",\"k\":\"b\",\"ts\":1700000002000,\"amount\":1}");
+    feed(r, "{\"id\":\"3\",\"k\":\"a\",\"ts\":1700000003000,\"amount\":1}"); /* a is the most recent */
+    feed(r, "{\"id\":\"4\",\"k\":\"c\",\"ts\":1700000004000,\"amount\":1}"); /* evicts b */
+    rts_feature_worker_stats(r->e.fw, &fs);
+    CHECK_INT(fs.keys, 2);
+    CHECK_INT(fs.evicted, 1);
+    feed(r, "{\"id\":\"5\",\"k\":\"a\",\"ts\":1700000005000,\"amount\":1}");
+    CHECK_NEAR(feat(r, "c5m"), 2, 0); /* a kept its state */
+    snprintf(ev, sizeof(ev), "{\"id\":\"6\",\"k\":\"b\",\"ts\":1700000006000,\"amount\":1}");
+    feed(r, ev);
+    CHECK_NEAR(feat(r, "c5m"), 0, 0); /* b starts over */
+    rts_eval_fini(&r->e);
+    rts_pipeline_free(r->p);
+    free(r);
+}
+
+/* Replace the first occurrence of @from in base_yaml by @to. */
+static char *variant(const char *from, const char *to)
+{
+    const char *at = strstr(base_yaml, from);
+    size_t n = strlen(base_yaml) + strlen(to) + 1;
+    char *s = malloc(n);
+
+    if (!at) {
+        fprintf(stderr, "variant: '%s' not in base\n", from);
+        abort();
+    }
+    snprintf(s, n, "%.*s%s%s", (int)(at - base_yaml), base_yaml, to, at + strlen(from));
+    return s;
+}
+
+static void expect_error(const char *from, const char *to, const char *want)
+{
+    struct rts_errbuf eb = {0};
+    char *y = variant(from, to);
+    struct rts_pipeline *p = build(y, &eb);
+
+    CHECK(p == NULL);
+    if (!strstr(eb.msg, want)) {
+        fprintf(stderr, "expected error containing \"%s\", got \"%s\"\n", want, eb.msg);
+        CHECK(0);
+    }
+    rts_pipeline_free(p);
+    free(y);
+}
+
+TEST(config_errors)
+{
+    expect_error("workers: 1", "workers: 1\nwokers: 2", "t.yaml:3:");
+    expect_error("workers: 1", "workers: 1\nwokers: 2", "unknown key");
+    expect_error("window: 5m}", "window: 5x}", "features[0]");
+    expect_error("window: 5m}", "window: 5x}", "duration");
+    expect_error("amount / (mean1h + 1)", "amout / (mean1h + 1)", "unknown name 'amout'");
+    expect_error("amount / (mean1h + 1)", "amout / (mean1h + 1)", "t.yaml:22:");
+    expect_error("ratio * 2", "ratio * twice", "cycle");
+    expect_error("\"amount / (mean1h + 1)\"", "\"twice + 1\"", "ratio -> twice -> ratio");
+    expect_error("of: amount, window: 1h}\n  - {name: mean1h", "of: m, window: 1h}\n  - {name: mean1h",
+                 "numeric");
+    expect_error("agg: count, window: 5m", "agg: count", "needs a window");
+    expect_error("agg: max,", "agg: maxx,", "unknown agg 'maxx'");
+    expect_error("of: amount, last: 3", "of: nope, last: 3", "unknown field 'nope'");
+    expect_error("type: float, required", "type: double, required", "unknown type 'double'");
+    expect_error("sink: {type: null}", "sink: {type: nowhere}", "unknown sink 'nowhere'");
+    expect_error("path: /dev/null}", "path: /dev/null, colour: red}", "source.colour");
+    expect_error("{name: twice,", "{name: c5m,", "defined twice");
+    expect_error("{name: twice,", "{name: amount,", "already an event field");
+    expect_error("score >= 0.5", "decision + 1", "needs numbers");
+    expect_error("min(1, amount / 100)", "score", "unknown name 'score'");
+    expect_error("fallback: {score:", "fallbak: {score:", "unknown key");
+    expect_error("workers: 1", "workers: 1\nmodel: {path: x}", "not available in this build");
+}
+
+TEST(score_record)
+{
+    struct rts_errbuf eb = {0};
+    struct runner *r = calloc(1, sizeof(*r));
+    struct rts_event ev;
+    char *buf;
+    size_t n;
+
+    r->p = build(base_yaml, &eb);
+    CHECK_INT(rts_eval_init(&r->e, r->p, 10, &eb), RTS_ERR_OK);
+    feed(r, "{\"id\":\"t\\\"1\",\"k\":\"c-42\",\"ts\":1700000000123,\"amount\":50}");
+    rts_event_view(r->p->conf->schema, r->rec, &ev, r->e.vals);
+    buf = malloc(rts_pipeline_record_max(r->p));
+    n = rts_pipeline_format_score(r->p, &r->e, &ev, 184, 0, buf, rts_pipeline_record_max(r->p));
+    buf[n] = '\0';
+    CHECK_STR(buf, "{\"id\":\"t\\\"1\",\"key\":\"c-42\",\"ts\":1700000000123,\"score\":0.5,"
+                   "\"decision\":\"block\",\"reasons\":[\"score >= 0.5\"],\"model\":null,"
+                   "\"path\":\"fallback\",\"latency_us\":184}\n");
+    n = rts_pipeline_format_score(r->p, &r->e, &ev, 1, 1, buf, rts_pipeline_record_max(r->p));
+    buf[n] = '\0';
+    CHECK(strstr(buf, "\"features\":{\"c5m\":0,\"s1h\":0,\"mean1h\":null,") != NULL);
+    free(buf);
+    rts_eval_fini(&r->e);
+    rts_pipeline_free(r->p);
+    free(r);
+}
+
+TEST(dlq_record)
+{
+    char buf[8192];
+    size_t n = rts_dlq_format(buf, sizeof(buf), "missing_field", "amount", "decode",
+                              "transactions", 3, 1882, "required field 'amount' is missing",
+                              "{\"txn_id\":1}", 12, 0);
+
+    buf[n] = '\0';
+    CHECK_STR(buf, "{\"reason\":\"missing_field\",\"field\":\"amount\",\"stage\":\"decode\","
+                   "\"source\":\"transactions/3@1882\",\"error\":\"required field 'amount' is "
+                   "missing\",\"payload\":\"{\\\"txn_id\\\":1}\"}\n");
+    n = rts_dlq_format(buf, sizeof(buf), "bad_encoding", NULL, "decode", "in.jsonl", -1, 7,
+                       "invalid UTF-8", "a\xff", 2, 1);
+    buf[n] = '\0';
+    CHECK_STR(buf, "{\"reason\":\"bad_encoding\",\"field\":null,\"stage\":\"decode\","
+                   "\"source\":\"in.jsonl@7\",\"error\":\"invalid UTF-8\","
+                   "\"payload_base64\":\"Yf8=\",\"payload_truncated\":true}\n");
+}
+
+int main(void)
+{
+    RUN(windows_by_hand);
+    RUN(eviction_at_max_keys);
+    RUN(config_errors);
+    RUN(score_record);
+    RUN(dlq_record);
+    return TEST_EXIT();
+}
