@@ -325,8 +325,15 @@ int rts_cmd_demo(int argc, char **argv)
             fwrite(rts_embedded_default_yaml, 1, rts_embedded_default_yaml_len, stdout);
             return 0;
         }
-        if (c != OPT_LOG_LEVEL || set_log_level(optarg)) {
-            return usage_error("demo", "usage: rtscore demo [--print-config]");
+        if (c != OPT_LOG_LEVEL) {
+            return usage_error("demo", "usage: rtscore demo [--print-config] [--log-level L]");
+        }
+    }
+    rts_log_set_level(RTS_LOG_WARN); /* the report says it all; --log-level overrides */
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+        if (c == OPT_LOG_LEVEL && set_log_level(optarg)) {
+            return 1;
         }
     }
     conf = rts_pipeline_conf_parse(EMBEDDED_NAME, rts_embedded_default_yaml,

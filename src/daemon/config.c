@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "feature/hll.h"
 
 #define PATH_MAX_LEN 160
 
@@ -563,6 +564,10 @@ static enum rts_err parse_feature(struct rts_conf_full *cf, const struct rts_con
     case RTS_AGG_DISTINCT:
         if (!fo.of || !fo.window || fo.last) {
             return rts_conf_errf(eb, fn, path, "distinct needs of and window");
+        }
+        if (d->buckets > RTS_HLL_MAX_BUCKETS) {
+            return rts_conf_errf(eb, rts_conf_get(fn, "buckets"), path,
+                                 "distinct takes at most %u buckets", RTS_HLL_MAX_BUCKETS);
         }
         return RTS_ERR_OK;
     case RTS_AGG_COUNT:

@@ -221,6 +221,7 @@ void rts_pipeline_eval(const struct rts_pipeline *p, struct rts_eval *e,
     t2 = rts_now_ns();
     e->stage_ns[RTS_STAGE_FEATURES] = t1 - t0;
     e->stage_ns[RTS_STAGE_RULES] = t2 - t1;
+    e->end_ns = t2;
 }
 
 int rts_pipeline_is_alert(const struct rts_pipeline *p, const struct rts_eval *e)

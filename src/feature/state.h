@@ -35,7 +35,7 @@ struct rts_state_table;
 struct rts_state_stats {
     uint64_t keys, evicted, expired; /* keys live; dropped when full; dropped by TTL */
     size_t entry_bytes;              /* slab bytes per key: header, value, key bytes */
-    size_t bytes_committed; /* upper bound of memory touched: index + slab high water */
+    size_t bytes_committed;          /* upper bound of memory touched: index + slab high water */
 };
 
 /* Up to @max_keys (1 .. RTS_STATE_MAX_KEYS) keys of up to @max_key_len bytes

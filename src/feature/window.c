@@ -27,10 +27,19 @@
 #include <math.h>
 #include <string.h>
 
-struct win_layout {
-    uint32_t n;
+struct win_offs {
+    size_t count, sum, min, max; /* byte offsets; 0 = aggregate not kept */
+    size_t size;
+};
+
+struct win_mut {
     uint32_t *count;
     double *sum, *min, *max; /* NULL if not kept */
+};
+
+struct win_view {
+    const uint32_t *count;
+    const double *sum, *min, *max; /* NULL if not kept */
 };
 
 static size_t align8(size_t n)
@@ -38,30 +47,51 @@ static size_t align8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-/* Pointers into the state @st of @w (also used for const states). */
-static size_t win_layout(const struct rts_win_spec *w, const void *st, struct win_layout *l)
+static void win_offsets(const struct rts_win_spec *w, struct win_offs *o)
 {
-    unsigned char *base = (unsigned char *)(uintptr_t)st;
     size_t n = w->nbuckets;
     size_t off = sizeof(int64_t);
 
-    l->n = w->nbuckets;
-    l->count = (uint32_t *)(base + off);
+    o->count = off;
     off += align8(n * sizeof(uint32_t));
-    l->sum = l->min = l->max = NULL;
+    o->sum = o->min = o->max = 0;
     if (w->aggs & RTS_WIN_SUM) {
-        l->sum = (double *)(base + off);
+        o->sum = off;
         off += n * sizeof(double);
     }
     if (w->aggs & RTS_WIN_MIN) {
-        l->min = (double *)(base + off);
+        o->min = off;
         off += n * sizeof(double);
     }
     if (w->aggs & RTS_WIN_MAX) {
-        l->max = (double *)(base + off);
+        o->max = off;
         off += n * sizeof(double);
     }
-    return off;
+    o->size = off;
+}
+
+static void win_mut(const struct rts_win_spec *w, void *st, struct win_mut *l)
+{
+    unsigned char *b = st;
+    struct win_offs o;
+
+    win_offsets(w, &o);
+    l->count = (uint32_t *)(b + o.count);
+    l->sum = o.sum ? (double *)(b + o.sum) : NULL;
+    l->min = o.min ? (double *)(b + o.min) : NULL;
+    l->max = o.max ? (double *)(b + o.max) : NULL;
+}
+
+static void win_view(const struct rts_win_spec *w, const void *st, struct win_view *l)
+{
+    const unsigned char *b = st;
+    struct win_offs o;
+
+    win_offsets(w, &o);
+    l->count = (const uint32_t *)(b + o.count);
+    l->sum = o.sum ? (const double *)(b + o.sum) : NULL;
+    l->min = o.min ? (const double *)(b + o.min) : NULL;
+    l->max = o.max ? (const double *)(b + o.max) : NULL;
 }
 
 /* floor(a mod n); a mask for the usual power-of-two bucket counts */
@@ -74,7 +104,7 @@ static uint32_t slot_of(int64_t a, uint32_t n)
 }
 
 /* Empty slots [a, a + k), k <= n - a. */
-static void clear_slots(const struct win_layout *l, uint32_t a, uint32_t k)
+static void clear_slots(const struct win_mut *l, uint32_t a, uint32_t k)
 {
     uint32_t i;
 
@@ -103,35 +133,40 @@ enum rts_err rts_win_check(const struct rts_win_spec *w, struct rts_errbuf *eb)
                         RTS_WIN_MAX_BUCKETS, w->nbuckets);
     }
     if (w->aggs & ~(unsigned)(RTS_WIN_SUM | RTS_WIN_MIN | RTS_WIN_MAX)) {
-        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "unknown window aggregate flags 0x%x",
-                        w->aggs);
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "unknown window aggregate flags 0x%x", w->aggs);
     }
     return RTS_ERR_OK;
 }
 
 size_t rts_win_size(const struct rts_win_spec *w)
 {
-    struct win_layout l;
+    struct win_offs o;
 
-    return win_layout(w, NULL, &l);
+    win_offsets(w, &o);
+    return o.size;
 }
 
 int64_t rts_win_resolution_ms(const struct rts_win_spec *w)
 {
     int64_t n = w->nbuckets;
 
+    if ((n & (n - 1)) == 0) { /* the usual case, without a division */
+        int k = __builtin_ctzll((unsigned long long)n);
+
+        return (w->width_ms >> k) + ((w->width_ms & (n - 1)) != 0);
+    }
     return w->width_ms / n + (w->width_ms % n != 0);
 }
 
 int rts_win_add(const struct rts_win_spec *w, void *st, int64_t ts_ms, double v)
 {
-    struct win_layout l;
+    struct win_mut l;
     int64_t *newest = st;
     uint32_t n = w->nbuckets;
     int64_t e = rts_floor_div(ts_ms, rts_win_resolution_ms(w));
     uint32_t s = slot_of(e, n);
 
-    win_layout(w, st, &l);
+    win_mut(w, st, &l);
     if (l.count[slot_of(*newest, n)] == 0) {
         clear_slots(&l, 0, n); /* the first add: zeroed slots become identities */
         *newest = e;
@@ -166,51 +201,101 @@ int rts_win_add(const struct rts_win_spec *w, void *st, int64_t ts_ms, double v)
     return 0;
 }
 
-/* Reductions over slots [a, b), four independent accumulators each. */
+/* Reductions over slots [a, b), four independent accumulators each, kept in
+ * locals (through a pointer they could alias the state and be reloaded). */
 struct win_acc {
     uint64_t count;
     double sum[4], lo[4], hi[4];
 };
 
-static void acc_range(const struct win_layout *l, uint32_t a, uint32_t b, struct win_acc *x)
+static uint64_t count_range(const uint32_t *v, uint32_t a, uint32_t b)
 {
+    uint64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
     uint32_t i;
 
-    for (i = a; i < b; i++) {
-        x->count += l->count[i];
+    for (i = a; i + 4 <= b; i += 4) {
+        c0 += v[i];
+        c1 += v[i + 1];
+        c2 += v[i + 2];
+        c3 += v[i + 3];
     }
+    for (; i < b; i++) {
+        c0 += v[i];
+    }
+    return (c0 + c1) + (c2 + c3);
+}
+
+static void sum_range(const double *v, uint32_t a, uint32_t b, double *acc)
+{
+    double s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+    uint32_t i;
+
+    for (i = a; i + 4 <= b; i += 4) {
+        s0 += v[i];
+        s1 += v[i + 1];
+        s2 += v[i + 2];
+        s3 += v[i + 3];
+    }
+    for (; i < b; i++) {
+        s0 += v[i];
+    }
+    acc[0] = s0;
+    acc[1] = s1;
+    acc[2] = s2;
+    acc[3] = s3;
+}
+
+static void min_range(const double *v, uint32_t a, uint32_t b, double *acc)
+{
+    double m0 = acc[0], m1 = acc[1], m2 = acc[2], m3 = acc[3];
+    uint32_t i;
+
+    for (i = a; i + 4 <= b; i += 4) {
+        m0 = v[i] < m0 ? v[i] : m0;
+        m1 = v[i + 1] < m1 ? v[i + 1] : m1;
+        m2 = v[i + 2] < m2 ? v[i + 2] : m2;
+        m3 = v[i + 3] < m3 ? v[i + 3] : m3;
+    }
+    for (; i < b; i++) {
+        m0 = v[i] < m0 ? v[i] : m0;
+    }
+    acc[0] = m0;
+    acc[1] = m1;
+    acc[2] = m2;
+    acc[3] = m3;
+}
+
+static void max_range(const double *v, uint32_t a, uint32_t b, double *acc)
+{
+    double m0 = acc[0], m1 = acc[1], m2 = acc[2], m3 = acc[3];
+    uint32_t i;
+
+    for (i = a; i + 4 <= b; i += 4) {
+        m0 = v[i] > m0 ? v[i] : m0;
+        m1 = v[i + 1] > m1 ? v[i + 1] : m1;
+        m2 = v[i + 2] > m2 ? v[i + 2] : m2;
+        m3 = v[i + 3] > m3 ? v[i + 3] : m3;
+    }
+    for (; i < b; i++) {
+        m0 = v[i] > m0 ? v[i] : m0;
+    }
+    acc[0] = m0;
+    acc[1] = m1;
+    acc[2] = m2;
+    acc[3] = m3;
+}
+
+static void acc_range(const struct win_view *l, uint32_t a, uint32_t b, struct win_acc *x)
+{
+    x->count += count_range(l->count, a, b);
     if (l->sum) {
-        for (i = a; i + 4 <= b; i += 4) {
-            x->sum[0] += l->sum[i];
-            x->sum[1] += l->sum[i + 1];
-            x->sum[2] += l->sum[i + 2];
-            x->sum[3] += l->sum[i + 3];
-        }
-        for (; i < b; i++) {
-            x->sum[0] += l->sum[i];
-        }
+        sum_range(l->sum, a, b, x->sum);
     }
     if (l->min) {
-        for (i = a; i + 4 <= b; i += 4) {
-            x->lo[0] = l->min[i] < x->lo[0] ? l->min[i] : x->lo[0];
-            x->lo[1] = l->min[i + 1] < x->lo[1] ? l->min[i + 1] : x->lo[1];
-            x->lo[2] = l->min[i + 2] < x->lo[2] ? l->min[i + 2] : x->lo[2];
-            x->lo[3] = l->min[i + 3] < x->lo[3] ? l->min[i + 3] : x->lo[3];
-        }
-        for (; i < b; i++) {
-            x->lo[0] = l->min[i] < x->lo[0] ? l->min[i] : x->lo[0];
-        }
+        min_range(l->min, a, b, x->lo);
     }
     if (l->max) {
-        for (i = a; i + 4 <= b; i += 4) {
-            x->hi[0] = l->max[i] > x->hi[0] ? l->max[i] : x->hi[0];
-            x->hi[1] = l->max[i + 1] > x->hi[1] ? l->max[i + 1] : x->hi[1];
-            x->hi[2] = l->max[i + 2] > x->hi[2] ? l->max[i + 2] : x->hi[2];
-            x->hi[3] = l->max[i + 3] > x->hi[3] ? l->max[i + 3] : x->hi[3];
-        }
-        for (; i < b; i++) {
-            x->hi[0] = l->max[i] > x->hi[0] ? l->max[i] : x->hi[0];
-        }
+        max_range(l->max, a, b, x->hi);
     }
 }
 
@@ -227,8 +312,10 @@ static double max2(double a, double b)
 void rts_win_query(const struct rts_win_spec *w, const void *st, int64_t ts_ms,
                    struct rts_win_agg *out)
 {
-    struct win_layout l;
-    struct win_acc x = {0, {0, 0, 0, 0}, {INFINITY, INFINITY, INFINITY, INFINITY},
+    struct win_view l;
+    struct win_acc x = {0,
+                        {0, 0, 0, 0},
+                        {INFINITY, INFINITY, INFINITY, INFINITY},
                         {-INFINITY, -INFINITY, -INFINITY, -INFINITY}};
     int64_t newest = *(const int64_t *)st;
     uint32_t n = w->nbuckets;
@@ -236,7 +323,7 @@ void rts_win_query(const struct rts_win_spec *w, const void *st, int64_t ts_ms,
     uint32_t sn = slot_of(newest, n);
     uint32_t dlo, dhi, a, len;
 
-    win_layout(w, st, &l);
+    win_view(w, st, &l);
     out->count = 0.0;
     out->sum = 0.0;
     out->min = out->max = NAN;

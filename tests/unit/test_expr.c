@@ -1207,10 +1207,12 @@ static const double r_frame_nums[] = {NAN, 0, 1, -1, 2.5, 7, -3, 1e300, -1e300, 
 static const double r_ts[] = {NAN,
                               0,
                               -1,
+                              -1.5,
                               1700000000000.0,
                               1699833600000.0,
                               1709208000000.5,
                               -86400000.0 * 400,
+                              -86400000.5,
                               4102444800000.0};
 static const char *const r_strs[] = {"",     "a",        "abc",       "ab",    "b",        "it's",
                                      "q\"x", "back\\sl", "tab\there", "nl\nx", "\xc3\xa9", "ABC"};

@@ -277,7 +277,7 @@ TEST(pool_exhausted)
     rts_hll_pool_stats(p, &s);
     CHECK_INT(s.exhausted, 1);
     CHECK_INT(s.in_use, 1);
-    CHECK_NEAR(rts_distinct_query(&d, b, p, 300), 2, 0); /* an undercount: 3 seen */
+    CHECK_NEAR(rts_distinct_query(&d, b, p, 300), 2, 0);        /* an undercount: 3 seen */
     CHECK_INT(rts_distinct_add(&d, b, p, 300, vh(10, 'x')), 0); /* replaces y */
     CHECK_NEAR(rts_distinct_query(&d, b, p, 300), 2, 0);
     /* a late value older than every entry is the one dropped */
@@ -375,8 +375,7 @@ TEST(extreme_times)
 
     memset(st_a, 0, sizeof(st_a));
     for (i = 0; i < 5; i++) {
-        CHECK_INT(rts_distinct_add(&big, st, pb, i % 2 ? INT64_MAX : 1, vh(15, i)),
-                  0);
+        CHECK_INT(rts_distinct_add(&big, st, pb, i % 2 ? INT64_MAX : 1, vh(15, i)), 0);
     }
     CHECK_INT(rts_distinct_is_dense(st, pb), 1);
     CHECK_NEAR(rts_distinct_query(&big, st, pb, INT64_MAX), 5, 0.05);
@@ -422,8 +421,8 @@ TEST(dense_against_model)
         uint64_t universe;
         int burst, steps;
     } cfg[] = {
-        {2, 50, 1, 3000}, {5, 30, 1, 3000}, {32, 40, 1, 3000}, {32, 300, 3, 3000},
-        {32, 20000, 150, 200}, {8, 5000, 40, 400},
+        {2, 50, 1, 3000},   {5, 30, 1, 3000},      {32, 40, 1, 3000},
+        {32, 300, 3, 3000}, {32, 20000, 150, 200}, {8, 5000, 40, 400},
     };
     static uint8_t regs[RTS_HLL_M];
     int bad = 0;
@@ -554,8 +553,8 @@ TEST(accuracy)
         uint64_t n;
         int trials;
     } runs[] = {
-        {1000, 30},  {3000, 20},   {5000, 20},   {10000, 30},
-        {20000, 20}, {50000, 10},  {100000, 10}, {1000000, 3},
+        {1000, 30},  {3000, 20},  {5000, 20},   {10000, 30},
+        {20000, 20}, {50000, 10}, {100000, 10}, {1000000, 3},
     };
     struct rts_distinct_spec d = {86400000, 32, 16};
     struct rts_hll_pool *p = pool(&d, 1);

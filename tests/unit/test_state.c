@@ -485,7 +485,7 @@ TEST(churn_ttl)
 
 TEST(churn_colliding_hash)
 {
-    churn(0, 3, 30000);  /* three probe clusters, long shifts */
+    churn(0, 3, 30000);   /* three probe clusters, long shifts */
     churn(300, 1, 30000); /* every key on one hash: one cluster */
 }
 

@@ -79,8 +79,8 @@ TEST(aggregates_and_expiry)
     struct rts_win_agg a;
 
     fresh(&w);
-    CHECK_INT(rts_win_add(&w, state, 1000, 5.0), 0);  /* bucket 0 */
-    CHECK_INT(rts_win_add(&w, state, 2000, 3.0), 0);  /* bucket 0 */
+    CHECK_INT(rts_win_add(&w, state, 1000, 5.0), 0);   /* bucket 0 */
+    CHECK_INT(rts_win_add(&w, state, 2000, 3.0), 0);   /* bucket 0 */
     CHECK_INT(rts_win_add(&w, state, 15000, 10.0), 0); /* bucket 1 */
     CHECK_INT(rts_win_add(&w, state, 42000, -1.5), 0); /* bucket 4 */
 
@@ -450,8 +450,8 @@ TEST(against_model)
             } else {
                 t = newest;
             }
-            too_old = seen && rts_floor_div(t, rts_win_resolution_ms(w)) <=
-                                  newest_b - (int64_t)w->nbuckets;
+            too_old = seen &&
+                      rts_floor_div(t, rts_win_resolution_ms(w)) <= newest_b - (int64_t)w->nbuckets;
             rc = rts_win_add(w, state, t, v);
             if (rc != too_old) {
                 mismatches++;
@@ -473,10 +473,10 @@ TEST(against_model)
             rts_win_query(w, state, t, &got);
             ref_query(w, ev, nev, newest_b, t, &want);
             if (got.count != want.count || ((w->aggs & RTS_WIN_SUM) && got.sum != want.sum) ||
-                ((w->aggs & RTS_WIN_MIN) && !(got.min == want.min ||
-                                              (isnan(got.min) && isnan(want.min)))) ||
-                ((w->aggs & RTS_WIN_MAX) && !(got.max == want.max ||
-                                              (isnan(got.max) && isnan(want.max))))) {
+                ((w->aggs & RTS_WIN_MIN) &&
+                 !(got.min == want.min || (isnan(got.min) && isnan(want.min)))) ||
+                ((w->aggs & RTS_WIN_MAX) &&
+                 !(got.max == want.max || (isnan(got.max) && isnan(want.max))))) {
                 if (mismatches++ < 5) {
                     fprintf(stderr, "spec %d step %d ts %lld: got %g/%g/%g/%g want %g/%g/%g/%g\n",
                             si, step, (long long)t, got.count, got.sum, got.min, got.max,
