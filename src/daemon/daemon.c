@@ -794,6 +794,11 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
             (double)s.state.bytes_committed / (1024.0 * 1024.0),
             (unsigned long long)s.state.evicted, (unsigned long long)s.state.expired,
             (unsigned long long)s.state.late);
+    if (s.state.sketches_in_use || s.state.sketches_exhausted) {
+        fprintf(out, "  sketches   %llu dense HyperLogLog sketches in use, pool exhausted %llu times\n",
+                (unsigned long long)s.state.sketches_in_use,
+                (unsigned long long)s.state.sketches_exhausted);
+    }
     for (int st = 0; st < RTS_STAGE__COUNT; st++) {
         if (s.budget_exceeded[st]) {
             fprintf(out, "  budget     %s exceeded %llu times\n",

@@ -167,9 +167,13 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
                            struct rts_errbuf *eb)
 {
     const struct rts_limits *l = &p->conf->limits;
+    const struct rts_field_spec *key =
+        rts_schema_field(p->conf->schema, (size_t)rts_schema_role(p->conf->schema, RTS_ROLE_KEY));
     struct rts_feature_limits fl = {
         .max_keys = max_keys ? max_keys : 1,
-        .max_key_bytes = 256,
+        /* keys are stored inline: as long as the schema lets them be */
+        .max_key_bytes = key->max_len && key->max_len < RTS_KEY_MAX_BYTES ? key->max_len
+                                                                          : RTS_KEY_MAX_BYTES,
         .key_ttl_ms = l->key_ttl_us / 1000,
         .max_sketches = (uint64_t)l->max_sketches,
     };

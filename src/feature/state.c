@@ -289,7 +289,7 @@ void *rts_state_get(struct rts_state_table *t, const char *key, uint32_t len, ui
         }
         e1 = (uint32_t)s;
         e = ent(t, e1);
-        if (e->hash != hash || e->key_len != len || memcmp(ent_key(e), key, len) != 0) {
+        if (e->hash != hash || e->key_len != len || (len && memcmp(ent_key(e), key, len) != 0)) {
             continue;
         }
         if (expired(t, e)) {

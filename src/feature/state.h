@@ -34,7 +34,7 @@ struct rts_state_table;
 
 struct rts_state_stats {
     uint64_t keys, evicted, expired; /* keys live; dropped when full; dropped by TTL */
-    size_t entry_bytes;              /* slab bytes per key: header, value, key bytes */
+    size_t entry_bytes;              /* slab bytes per key: 32 header, max_key_len, value */
     size_t bytes_committed;          /* upper bound of memory touched: index + slab high water */
 };
 
