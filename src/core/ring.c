@@ -317,6 +317,30 @@ const void *rts_ring_peek(struct rts_ring *r, size_t *n)
     return r->buf + ((tail + RING_HDR) & r->mask);
 }
 
+const void *rts_ring_peek_next(struct rts_ring *r, const void *prev, size_t *n)
+{
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t off = (uint64_t)((const unsigned char *)prev - r->buf) - RING_HDR, hdr, at;
+
+    /* absolute position of @prev: at or after tail, within one lap */
+    at = tail + ((off - (tail & r->mask)) & r->mask);
+    memcpy(&hdr, r->buf + (at & r->mask), sizeof(hdr));
+    at += RING_HDR + round8(hdr);
+    if (at == r->head_seen) {
+        r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (at == r->head_seen) {
+            return NULL;
+        }
+    }
+    memcpy(&hdr, r->buf + (at & r->mask), sizeof(hdr));
+    if (hdr == RING_PAD) {
+        at += r->cap - (at & r->mask); /* published together with the record after it */
+        memcpy(&hdr, r->buf + (at & r->mask), sizeof(hdr));
+    }
+    *n = (size_t)hdr;
+    return r->buf + ((at + RING_HDR) & r->mask);
+}
+
 void rts_ring_release(struct rts_ring *r)
 {
     uint64_t tail, nout;

@@ -49,6 +49,12 @@ void rts_ring_commit(struct rts_ring *r, size_t n);
  * bytes stay valid and unchanged until then. Never blocks. */
 const void *rts_ring_peek(struct rts_ring *r, size_t *n);
 
+/* Consumer: the record published after @prev (a pointer rts_ring_peek() or
+ * this function returned, not yet released), or NULL if there is none yet.
+ * For looking ahead (prefetching); release still drops the oldest record.
+ * Never blocks. */
+const void *rts_ring_peek_next(struct rts_ring *r, const void *prev, size_t *n);
+
 /* Consumer: drop the record rts_ring_peek() returned (a no-op if none); wakes
  * the producer if it sleeps waiting for the space now free. */
 void rts_ring_release(struct rts_ring *r);

@@ -32,6 +32,7 @@ struct rts_daemon;
 struct rts_daemon_opts {
     int progress;       /* draw a live progress line on stderr */
     const char *title;  /* report heading, e.g. "rtscore demo" */
+    int no_lookahead;   /* benchmarks only: workers do not prefetch queued keys */
 };
 
 /* Build everything (takes ownership of @conf, also on failure): compile,

@@ -595,6 +595,11 @@ void rts_features_process(const struct rts_features *f, struct rts_feature_worke
     (void)is_new;
 }
 
+void rts_features_prefetch(const struct rts_feature_worker *w, uint64_t key_hash, int stage)
+{
+    rts_state_prefetch(w->table, key_hash, stage);
+}
+
 void rts_feature_worker_stats(const struct rts_feature_worker *w, struct rts_feature_stats *out)
 {
     struct rts_state_stats ss;

@@ -104,6 +104,11 @@ void rts_feature_worker_free(struct rts_feature_worker *w);
 void rts_features_process(const struct rts_features *f, struct rts_feature_worker *w,
                           const struct rts_event *ev, union rts_val *frame);
 
+/* Prefetch the state of a key coming @stage + 1 events from now (stages 2,
+ * 1, 0 for the events 1, 2 and 3 ahead): memory-level parallelism for a
+ * worker that can see its queue. Thread: the worker that owns @w. */
+void rts_features_prefetch(const struct rts_feature_worker *w, uint64_t key_hash, int stage);
+
 struct rts_feature_stats {
     uint64_t keys, evicted, expired, late; /* late: events too old for a window, not applied */
     uint64_t sketches_in_use, sketches_exhausted;

@@ -261,6 +261,42 @@ void rts_state_set_drop(struct rts_state_table *t, void (*fn)(void *ctx, void *v
     t->drop_ctx = ctx;
 }
 
+static void prefetch_lines(const unsigned char *p, size_t from, size_t to)
+{
+    for (size_t o = from; o < to; o += 64) {
+        __builtin_prefetch(p + o, 1, 3);
+    }
+}
+
+void rts_state_prefetch(const struct rts_state_table *t, uint64_t hash, int stage)
+{
+    uint32_t tag = tag_of(hash);
+    uint64_t s = t->index[home_of(t, tag)];
+    const struct entry *e;
+    size_t half;
+
+    if (stage == 0) {
+        __builtin_prefetch(&t->index[home_of(t, tag)], 0, 3);
+        return;
+    }
+    if (s == 0 || (uint32_t)(s >> 32) != tag) {
+        return; /* a new key, or not in its home slot: not worth chasing */
+    }
+    e = ent(t, (uint32_t)s);
+    half = t->value_off + (t->entry_bytes - t->value_off) / 2;
+    if (stage == 1) {
+        prefetch_lines((const unsigned char *)e, 0, half);
+        return;
+    }
+    if (e->prev) {
+        __builtin_prefetch(ent(t, e->prev), 1, 3);
+    }
+    if (e->next) {
+        __builtin_prefetch(ent(t, e->next), 1, 3);
+    }
+    prefetch_lines((const unsigned char *)e, half, t->entry_bytes);
+}
+
 void *rts_state_get(struct rts_state_table *t, const char *key, uint32_t len, uint64_t hash,
                     int64_t ts_ms, int *is_new)
 {

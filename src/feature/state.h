@@ -32,6 +32,13 @@
 
 struct rts_state_table;
 
+/* Prefetch what rts_state_get(@hash) will touch, in stages issued some
+ * events ahead: stage 0 loads the index slot; stage 1 (given stage 0 done)
+ * the entry and the first half of its value; stage 2 (given stage 1 done)
+ * its LRU neighbours and the rest of the value. Only hints: reads, never
+ * writes, never blocks on a miss it did not ask for earlier. */
+void rts_state_prefetch(const struct rts_state_table *t, uint64_t hash, int stage);
+
 struct rts_state_stats {
     uint64_t keys, evicted, expired; /* keys live; dropped when full; dropped by TTL */
     size_t entry_bytes;              /* slab bytes per key: 32 header, max_key_len, value */

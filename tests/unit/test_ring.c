@@ -210,6 +210,50 @@ TEST(wrap_padding)
 }
 
 /* Random single-thread run against a model FIFO of (size, tag). */
+/* peek_next walks the published records in order, across the padding at the
+ * end of the buffer, without changing what peek and release see. */
+TEST(peek_next_lookahead)
+{
+    struct rts_ring *r = rts_ring_new(1024, 0, NULL);
+    size_t sizes[64], n;
+    int head = 0, tail = 0;
+    uint64_t x = 7;
+
+    CHECK(r != NULL);
+    for (int round = 0; round < 2000; round++) {
+        const unsigned char *p, *q;
+        int k;
+        /* fill with records of 1..200 bytes, tagged with their sequence */
+        for (;;) {
+            size_t sz = 1 + (size_t)((x = mix(x)) % 200);
+            if (head - tail == 64 || !put_rec(r, sz, (unsigned char)head)) {
+                break;
+            }
+            sizes[head++ % 64] = sz;
+        }
+        /* look ahead over everything queued */
+        p = rts_ring_peek(r, &n);
+        CHECK(p != NULL);
+        k = tail;
+        for (q = p; q; q = rts_ring_peek_next(r, q, &n), k++) {
+            if (n != sizes[k % 64] || q[0] != (unsigned char)k) {
+                CHECK(0);
+                break;
+            }
+        }
+        CHECK_INT(k, head);
+        /* consume a random number of them; peek still gives the oldest */
+        for (int c = (int)((x = mix(x)) % (unsigned)(head - tail)) + 1; c > 0; c--) {
+            int tag;
+            long got = take_rec(r, &tag);
+            CHECK_INT(got, (long)sizes[tail % 64]);
+            CHECK_INT(tag, (unsigned char)tail);
+            tail++;
+        }
+    }
+    rts_ring_free(r);
+}
+
 TEST(random_model)
 {
     enum { CAP = 4096, QMAX = 4096 };
@@ -519,6 +563,7 @@ int main(void)
     RUN(basic);
     RUN(limits);
     RUN(wrap_padding);
+    RUN(peek_next_lookahead);
     RUN(random_model);
     RUN(timeouts_and_close);
     RUN(pingpong_wakeups);
