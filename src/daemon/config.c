@@ -108,7 +108,7 @@ static const struct rts_opt field_opts_table[] = {
 struct feature_opts {
     const char *name, *expr, *agg, *of;
     const struct rts_conf_node *window;
-    int64_t last, buckets;
+    int64_t last, buckets, exact;
     const struct rts_conf_node *lookup;
 };
 
@@ -125,6 +125,9 @@ static const struct rts_opt feature_opts_table[] = {
                 "aggregate over the last N values instead of a window"),
     RTS_OPT_INT("buckets", "0", offsetof(struct feature_opts, buckets),
                 "window resolution: window / buckets (default 32; distinct 8)"),
+    RTS_OPT_INT("exact", "0", offsetof(struct feature_opts, exact),
+                "distinct: values counted exactly per key before it switches to HyperLogLog "
+                "(default 16; each costs 12 bytes per key)"),
     RTS_OPT_NODE("lookup", offsetof(struct feature_opts, lookup),
                  "read from an online store (not yet)"),
     RTS_OPT_END,
@@ -508,6 +511,9 @@ static enum rts_err parse_feature(struct rts_conf_full *cf, const struct rts_con
     if (!!fo.expr + !!fo.agg != 1) {
         return rts_conf_errf(eb, fn, path, "a feature has exactly one of expr or agg");
     }
+    if (fo.exact && strcmp(fo.agg ? fo.agg : "", "distinct") != 0) {
+        return rts_conf_errf(eb, rts_conf_get(fn, "exact"), path, "exact goes with agg: distinct");
+    }
     if (fo.expr) {
         if (fo.of || fo.window || fo.last || fo.buckets) {
             return rts_conf_errf(eb, fn, path, "of, window, last and buckets go with agg, not "
@@ -569,6 +575,11 @@ static enum rts_err parse_feature(struct rts_conf_full *cf, const struct rts_con
             return rts_conf_errf(eb, rts_conf_get(fn, "buckets"), path,
                                  "distinct takes at most %u buckets", RTS_HLL_MAX_BUCKETS);
         }
+        if (fo.exact < 0 || fo.exact > RTS_HLL_MAX_SPARSE) {
+            return rts_conf_errf(eb, rts_conf_get(fn, "exact"), path, "exact must be 1..%u",
+                                 RTS_HLL_MAX_SPARSE);
+        }
+        d->exact = (uint32_t)(fo.exact ? fo.exact : 16);
         return RTS_ERR_OK;
     case RTS_AGG_COUNT:
     case RTS_AGG_VELOCITY:

@@ -322,7 +322,7 @@ struct rts_features *rts_features_compile(const struct rts_schema *schema,
             struct distinct_feat *g = &fs->dg[fs->ndg];
             g->spec.width_ms = d->window_ms;
             g->spec.nbuckets = d->buckets;
-            g->spec.sparse_cap = 16;
+            g->spec.sparse_cap = d->exact;
             g->of = d->of;
             f->group = (int)fs->ndg++;
         } else if (uses_window(d)) {

@@ -62,6 +62,7 @@ struct rts_feature_def {
     int64_t window_ms; /* sliding window width, 0 with last_n */
     uint32_t buckets;  /* ring buckets of the window (resolution = window / buckets) */
     uint32_t last_n;   /* last-N aggregate over the N most recent values, 0 with window */
+    uint32_t exact;    /* distinct: values counted exactly per key before HyperLogLog */
     /* where it was written, for error messages */
     const char *file;
     int line, column;

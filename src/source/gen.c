@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fmt.h"
+
 #define GOLDEN 0x9E3779B97F4A7C15u
 #define CLOCK_SHIFT 20 /* event clock unit: 2^-20 ms */
 #define HOUR_MS 3600000
@@ -122,17 +124,6 @@ static const uint32_t exp2_frac[16] = {
     1518500250, 1276901417, 1170923762, 1121280436, 1097253708, 1085434106, 1079572136, 1076653033,
     1075196443, 1074468888, 1074105294, 1073923544, 1073832680, 1073787251, 1073764537, 1073753181,
 };
-
-static const char digits2[201] = "00010203040506070809"
-                                 "10111213141516171819"
-                                 "20212223242526272829"
-                                 "30313233343536373839"
-                                 "40414243444546474849"
-                                 "50515253545556575859"
-                                 "60616263646566676869"
-                                 "70717273747576777879"
-                                 "80818283848586878889"
-                                 "90919293949596979899";
 
 enum ep_kind { EP_TEST, EP_LARGE, EP_SPREE, EP_NIGHT, EP_ABROAD };
 
@@ -750,33 +741,19 @@ static void warm_up(struct rts_gen *g, double per_sec)
 
 #define PUT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
+/* The line always goes on after a number, so rts_fmt_u64's NUL is overwritten. */
 static char *put_u64(char *p, uint64_t v)
 {
-    char tmp[20], *q = tmp + sizeof(tmp);
-    size_t n;
-
-    while (v >= 100) {
-        q -= 2;
-        memcpy(q, digits2 + 2 * (v % 100), 2);
-        v /= 100;
-    }
-    if (v >= 10) {
-        q -= 2;
-        memcpy(q, digits2 + 2 * v, 2);
-    } else {
-        *--q = (char)('0' + v);
-    }
-    n = (size_t)(tmp + sizeof(tmp) - q);
-    memcpy(p, q, n);
-    return p + n;
+    return p + rts_fmt_u64(p, v);
 }
 
 static char *put_cents(char *p, uint64_t c)
 {
     p = put_u64(p, c / 100);
     *p++ = '.';
-    memcpy(p, digits2 + 2 * (c % 100), 2);
-    return p + 2;
+    *p++ = (char)('0' + c % 100 / 10);
+    *p++ = (char)('0' + c % 10);
+    return p;
 }
 
 /* Write @t as a line into @line (RTS_GEN_LINE_MAX bytes), spoilt as @bad says

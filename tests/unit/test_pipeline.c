@@ -238,6 +238,10 @@ TEST(config_errors)
     expect_error("min(1, amount / 100)", "score", "unknown name 'score'");
     expect_error("fallback: {score:", "fallbak: {score:", "unknown key");
     expect_error("workers: 1", "workers: 1\nmodel: {path: x}", "not available in this build");
+    expect_error("of: m, window: 1h}", "of: m, window: 1h, exact: 5000}", "exact must be 1..4096");
+    expect_error("agg: count, window: 5m}", "agg: count, window: 5m, exact: 4}",
+                 "exact goes with agg: distinct");
+    expect_error("of: m, window: 1h}", "of: m, window: 1h, buckets: 300}", "at most 255 buckets");
 }
 
 TEST(score_record)
