@@ -281,7 +281,7 @@ int rts_cmd_gen(int argc, char **argv)
         goto out;
     }
     rts_cli_signals();
-    while (!rts_stop_flag) {
+    while (!rts_stop_requested()) {
         size_t n = 0;
         enum rts_src_status st = rts_source_generator.poll(ctx, msgs, 256, &n, 100, &eb);
         for (size_t i = 0; i < n; i++) {

@@ -16,7 +16,7 @@
 static void on_stop(int sig)
 {
     (void)sig;
-    rts_stop_flag = 1;
+    rts_stop_request();
 }
 
 void rts_cli_signals(void)

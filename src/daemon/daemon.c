@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -24,7 +25,17 @@
 #include "core/log.h"
 #include "core/ring.h"
 
-volatile sig_atomic_t rts_stop_flag;
+static atomic_int stop_flag; /* lock-free, so safe to store from a signal handler */
+
+void rts_stop_request(void)
+{
+    atomic_store_explicit(&stop_flag, 1, memory_order_relaxed);
+}
+
+int rts_stop_requested(void)
+{
+    return atomic_load_explicit(&stop_flag, memory_order_relaxed);
+}
 
 #define BUMP(x, n) __atomic_store_n(&(x), (x) + (n), __ATOMIC_RELAXED)
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -144,7 +155,7 @@ static void outbuf_flush(struct rts_daemon *d, struct outbuf *o)
     }
     while ((st = o->sink->ops->write(o->sink->ctx, &b, &eb)) == RTS_SINK_RETRY) {
         struct timespec ts = {0, 10 * 1000 * 1000};
-        if (rts_stop_flag || daemon_failed(d)) {
+        if (rts_stop_requested() || daemon_failed(d)) {
             st = RTS_SINK_ERROR;
             break;
         }
@@ -307,7 +318,7 @@ static void *source_main(void *arg)
     /* a paced source sleeps between events: without this the kernel's default
      * 50 us timer slack turns a steady rate into bursts, each burst queueing */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-    while (!rts_stop_flag && !daemon_failed(d)) {
+    while (!rts_stop_requested() && !daemon_failed(d)) {
         size_t n = 0;
         enum rts_src_status st = d->src_ops->poll(d->src_ctx, msgs, POLL_BATCH, &n, 100, &eb);
         uint64_t ingest_ns = rts_now_ns();
@@ -550,12 +561,12 @@ enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
     d->t0_ns = rts_now_ns();
     for (int i = 0; i < d->nworkers; i++) {
         if (pthread_create(&d->w[i].tid, NULL, worker_main, &d->w[i]) != 0) {
-            rts_stop_flag = 1;
+            rts_stop_request();
             break;
         }
         d->w[i].started = 1;
     }
-    if (!rts_stop_flag && pthread_create(&d->src_tid, NULL, source_main, d) == 0) {
+    if (!rts_stop_requested() && pthread_create(&d->src_tid, NULL, source_main, d) == 0) {
         d->src_started = 1;
     } else {
         for (int i = 0; i < d->nworkers; i++) {

@@ -15,7 +15,6 @@
 #ifndef RTS_DAEMON_DAEMON_H
 #define RTS_DAEMON_DAEMON_H
 
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -24,8 +23,11 @@
 #include "daemon/pipeline.h"
 #include "event/decode.h"
 
-/* The signal flag (set by SIGINT/SIGTERM handlers): drain, flush, exit. */
-extern volatile sig_atomic_t rts_stop_flag;
+/* The signal flag: SIGINT/SIGTERM handlers call rts_stop_request() (async-
+ * signal-safe: a lock-free atomic store); every thread polls
+ * rts_stop_requested() and the pipeline drains, flushes and exits. */
+void rts_stop_request(void);
+int rts_stop_requested(void);
 
 struct rts_daemon;
 
@@ -41,7 +43,7 @@ struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
                                   const struct rts_daemon_opts *opts, struct rts_errbuf *eb)
     __attribute__((warn_unused_result));
 
-/* Run until the source ends (then drain) or rts_stop_flag is set (then stop
+/* Run until the source ends (then drain) or a stop is requested (then stop
  * reading, drain what is queued). Returns RTS_ERR_OK, or the failure that
  * stopped it (a sink or source error) with @eb filled. */
 enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb);
