@@ -382,9 +382,29 @@ static unsigned char json_class(unsigned char c)
     return c >= 0x80 ? 2 : 0;
 }
 
-size_t rts_fmt_json_str(char *buf, size_t cap, const char *s, size_t n)
+size_t rts_fmt_escape_byte(char *out, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
+    static const char short_form[] = {['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+                                      ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+
+    if (c < sizeof(short_form) && short_form[c]) {
+        out[0] = '\\';
+        out[1] = short_form[c];
+        return 2;
+    }
+    if (c < 0x20 || c == 0x7f) {
+        memcpy(out, "\\u00", 4);
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 15];
+        return 6;
+    }
+    out[0] = (char)c;
+    return 1;
+}
+
+size_t rts_fmt_json_str(char *buf, size_t cap, const char *s, size_t n)
+{
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, o = 0, run, len;
     char esc[8];
@@ -422,37 +442,7 @@ size_t rts_fmt_json_str(char *buf, size_t cap, const char *s, size_t n)
             memcpy(esc, "\\ufffd", 6);
             len = 6;
         } else {
-            esc[0] = '\\';
-            len = 2;
-            switch (u[i]) {
-            case '"':
-                esc[1] = '"';
-                break;
-            case '\\':
-                esc[1] = '\\';
-                break;
-            case '\b':
-                esc[1] = 'b';
-                break;
-            case '\f':
-                esc[1] = 'f';
-                break;
-            case '\n':
-                esc[1] = 'n';
-                break;
-            case '\r':
-                esc[1] = 'r';
-                break;
-            case '\t':
-                esc[1] = 't';
-                break;
-            default:
-                memcpy(esc + 1, "u00", 3);
-                esc[4] = hex[u[i] >> 4];
-                esc[5] = hex[u[i] & 15];
-                len = 6;
-                break;
-            }
+            len = rts_fmt_escape_byte(esc, u[i]);
         }
         if (cap - o < len + 2) {
             return 0;

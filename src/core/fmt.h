@@ -32,6 +32,11 @@ size_t rts_fmt_double(char *buf, double v);
 size_t rts_fmt_i64(char *buf, int64_t v);  /* @buf >= RTS_FMT_INT_MAX; returns the length */
 size_t rts_fmt_u64(char *buf, uint64_t v); /* @buf >= RTS_FMT_INT_MAX; returns the length */
 
+/* The JSON escape of one byte: the short forms (\" \\ \b \f \n \r \t),
+ * \u00XX for other control bytes and DEL, else the byte itself. @out has
+ * room for 6 bytes; returns how many were written. Logs quote with it too. */
+size_t rts_fmt_escape_byte(char *out, unsigned char c);
+
 /* @s (@n bytes, NULs allowed) as a quoted JSON string: '"' and '\\' escaped,
  * \b \f \n \r \t by their short escapes, other bytes below 0x20 as \u00XX,
  * valid UTF-8 passed through, each byte of an invalid UTF-8 sequence (stray

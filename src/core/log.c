@@ -28,6 +28,7 @@
 #include <wchar.h>
 
 #include "core/clock.h"
+#include "core/fmt.h"
 
 #define LOG_VALUE_MAX 1024
 #define LOG_TAIL 16 /* room kept for ' truncated=1', the closing quote and '\n' */
@@ -93,9 +94,8 @@ static int needs_quote(const char *s, size_t n)
  * short by the line limit still gets its closing quote (from the tail). */
 static void put_value(struct line *ln, const char *s, size_t n, int force_quote)
 {
-    static const char hex[] = "0123456789abcdef";
     char esc[6];
-    size_t i, k;
+    size_t i;
 
     if (!force_quote && !needs_quote(s, n)) {
         put(ln, s, n);
@@ -106,39 +106,7 @@ static void put_value(struct line *ln, const char *s, size_t n, int force_quote)
         return;
     }
     for (i = 0; i < n && !ln->trunc; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        esc[0] = '\\';
-        k = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                memcpy(esc + 1, "u00", 3);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
-                k = 6;
-            } else {
-                esc[0] = (char)c;
-                k = 1;
-            }
-            break;
-        }
-        put(ln, esc, k);
+        put(ln, esc, rts_fmt_escape_byte(esc, (unsigned char)s[i]));
     }
     put(ln, "\"", 1);
     if (ln->trunc) {

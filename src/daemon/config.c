@@ -251,12 +251,19 @@ struct path_list {
     size_t n;
 };
 
-static const char *keep_path(struct path_list *pl, const char *fmt, const char *a, size_t i)
+/* "PREFIX.NAME", or "PREFIX[IDX]" when @name is NULL: a key path for
+ * messages, kept as long as the config. */
+static const char *keep_path(struct path_list *pl, const char *prefix, const char *name,
+                             size_t idx)
 {
     char tmp[PATH_MAX_LEN];
     char **nv;
 
-    snprintf(tmp, sizeof(tmp), fmt, a, i);
+    if (name) {
+        snprintf(tmp, sizeof(tmp), "%s.%s", prefix, name);
+    } else {
+        snprintf(tmp, sizeof(tmp), "%s[%zu]", prefix, idx);
+    }
     nv = realloc(pl->v, (pl->n + 1) * sizeof(*nv));
     if (!nv) {
         return "?";
@@ -366,7 +373,7 @@ static enum rts_err parse_fields(struct rts_conf_full *cf, const struct rts_conf
     for (size_t i = 0; i < fields->len; i++) {
         const struct rts_conf_node *fn = fields->items[i];
         const char *name = fields->keys[i];
-        const char *path = keep_path(&cf->paths, "event.fields.%s", name, 0);
+        const char *path = keep_path(&cf->paths, "event.fields", name, 0);
         struct field_opts fo = {0};
         struct rts_field_spec spec = {0};
         double d;
@@ -472,7 +479,7 @@ static enum rts_err parse_feature(struct rts_conf_full *cf, const struct rts_con
                                   size_t idx, struct rts_feature_def *d, struct rts_errbuf *eb)
 {
     struct rts_pipeline_conf *c = &cf->pub;
-    const char *path = keep_path(&cf->paths, "%sfeatures[%zu]", "", idx);
+    const char *path = keep_path(&cf->paths, "features", NULL, idx);
     struct feature_opts fo = {0};
     int64_t win_us = 0;
 
@@ -647,7 +654,7 @@ static enum rts_err parse_rules(struct rts_conf_full *cf, const struct rts_conf_
         return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
     }
     for (size_t i = 0; i < n->len; i++) {
-        const char *path = keep_path(&cf->paths, "%srules[%zu]", "", i);
+        const char *path = keep_path(&cf->paths, "rules", NULL, i);
         struct rule_opts ro = {0};
         struct rts_rule_conf *r = &c->rules[i];
 
