@@ -184,6 +184,59 @@ TEST(eviction_at_max_keys)
     free(r);
 }
 
+TEST(late_events_and_ttl)
+{
+    struct rts_errbuf eb = {0};
+    struct runner *r = calloc(1, sizeof(*r));
+    struct rts_feature_stats fs;
+    size_t n = strlen(base_yaml) + 64;
+    char *yaml = malloc(n);
+
+    snprintf(yaml, n, "%slimits: {key_ttl: 1h}\n", base_yaml);
+    r->p = build(yaml, &eb);
+    CHECK(r->p != NULL);
+    if (!r->p) {
+        fprintf(stderr, "%s\n", eb.msg);
+        free(yaml);
+        free(r);
+        return;
+    }
+    CHECK_INT(rts_eval_init(&r->e, r->p, 100, &eb), RTS_ERR_OK);
+    feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700001000000,\"amount\":10}");
+    feed(r, "{\"id\":\"2\",\"k\":\"a\",\"ts\":1700001060000,\"amount\":20}");
+    CHECK_NEAR(feat(r, "s1h"), 10, 0);
+    /* an event 9.5 minutes out of order: applied to the 1h windows, too old
+     * for the 5m one (its bucket has left that ring): counted late once */
+    feed(r, "{\"id\":\"3\",\"k\":\"a\",\"ts\":1700000500000,\"amount\":5}");
+    feed(r, "{\"id\":\"4\",\"k\":\"a\",\"ts\":1700001070000,\"amount\":1}");
+    CHECK_NEAR(feat(r, "s1h"), 35, 0);
+    CHECK_NEAR(feat(r, "c5m"), 2, 0);
+    rts_feature_worker_stats(r->e.fw, &fs);
+    CHECK_INT(fs.late, 1);
+    /* two hours out of order: scored, but older than every window: not applied */
+    CHECK_INT(feed(r, "{\"id\":\"5\",\"k\":\"a\",\"ts\":1699993000000,\"amount\":1000}"),
+              0);
+    CHECK_NEAR(r->e.frame[r->p->slot_score].num, 1, 0); /* scored: min(1, 1000 / 100) */
+    feed(r, "{\"id\":\"6\",\"k\":\"a\",\"ts\":1700001080000,\"amount\":1}");
+    CHECK_NEAR(feat(r, "s1h"), 36, 0); /* the 1000 is not in the window */
+    rts_feature_worker_stats(r->e.fw, &fs);
+    CHECK_INT(fs.late, 2);
+    CHECK_INT(fs.expired, 0);
+
+    /* key_ttl 1h of event time: b two hours later expires a */
+    feed(r, "{\"id\":\"7\",\"k\":\"b\",\"ts\":1700008300000,\"amount\":1}");
+    feed(r, "{\"id\":\"8\",\"k\":\"a\",\"ts\":1700008301000,\"amount\":1}");
+    CHECK_NEAR(feat(r, "since"), NAN, 0); /* a starts over */
+    CHECK_NEAR(feat(r, "last3"), NAN, 0);
+    rts_feature_worker_stats(r->e.fw, &fs);
+    CHECK_INT(fs.expired, 1);
+    CHECK_INT(fs.keys, 2);
+    rts_eval_fini(&r->e);
+    rts_pipeline_free(r->p);
+    free(yaml);
+    free(r);
+}
+
 /* Replace the first occurrence of @from in base_yaml by @to. */
 static char *variant(const char *from, const char *to)
 {
@@ -294,6 +347,7 @@ int main(void)
 {
     RUN(windows_by_hand);
     RUN(eviction_at_max_keys);
+    RUN(late_events_and_ttl);
     RUN(config_errors);
     RUN(score_record);
     RUN(dlq_record);
