@@ -7,7 +7,10 @@ PKGS=(
   # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   # runtime libraries
-  libyaml-dev libxxhash-dev
+  libyaml-dev libxxhash-dev libjansson-dev
+  # model parity tests (trained in the test by the real libraries) and the
+  # XGBoost C API for the model benchmark
+  python3 python3-numpy python3-sklearn python3-xgboost libxgboost-dev
 )
 
 missing=()

@@ -42,6 +42,8 @@ static const struct {
      "backfill -c pipeline.yaml -i events.jsonl -o features.csv [--label FIELD]"},
     {"gen", rts_cmd_gen,
      "gen      --events N [--seed S] [--fraud-rate R] [--bad-rate R] [--rate EPS] [-o FILE]"},
+    {"predict", rts_cmd_predict,
+     "predict  -m MODEL -i rows.csv -o scores.csv   score feature rows with a model"},
     {"demo", rts_cmd_demo, "demo     [--print-config]         the fraud pipeline on the embedded default"},
     {"help", rts_cmd_help, "help     [config | errors]        this text, the config reference, the error codes"},
     {"version", rts_cmd_version, "version"},
@@ -82,7 +84,7 @@ int main(int argc, char **argv)
             return commands[i].fn(argc - 1, argv + 1);
         }
     }
-    if (strcmp(argv[1], "predict") == 0 || strcmp(argv[1], "dev-kafka") == 0) {
+    if (strcmp(argv[1], "dev-kafka") == 0) {
         fprintf(stderr, "rtscore: '%s' is not available in this build yet\n", argv[1]);
         return 1;
     }

@@ -100,6 +100,8 @@ struct rts_daemon {
     struct rts_hist hist_decode;
     /* run */
     uint64_t t0_ns, t1_ns;
+    pthread_t hk_tid;
+    int hk_started, hk_stop;
     int failed;
     pthread_mutex_t fail_mu;
     struct rts_errbuf fail;
@@ -457,6 +459,35 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* ---- the housekeeper ---- */
+
+#ifndef SCHED_IDLE
+#define SCHED_IDLE 5 /* Linux's idle class; <sched.h> names it only with _GNU_SOURCE */
+#endif
+
+/* Commits memory ahead of the workers (new keys, dense sketches) so that
+ * their page faults happen here. It runs under SCHED_IDLE: only on a core
+ * nothing else wants, and it gives way at once to the source and workers;
+ * each step is at most 64 KiB, so it never holds a core for long. */
+static void *housekeeper_main(void *arg)
+{
+    struct rts_daemon *d = arg;
+    struct sched_param sp = {0};
+
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    while (!__atomic_load_n(&d->hk_stop, __ATOMIC_ACQUIRE)) {
+        int more = 0;
+        for (int i = 0; i < d->nworkers; i++) {
+            more |= rts_feature_worker_prefault(d->w[i].ev.fw);
+        }
+        if (!more) {
+            struct timespec ts = {0, 2 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
 /* ---- life cycle ---- */
 
 static int online_cores(void)
@@ -558,6 +589,8 @@ enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
     uint64_t last_n = 0;
     int all_done = 0;
 
+    d->hk_started = !d->opts.no_housekeeper &&
+                    pthread_create(&d->hk_tid, NULL, housekeeper_main, d) == 0;
     d->t0_ns = rts_now_ns();
     for (int i = 0; i < d->nworkers; i++) {
         if (pthread_create(&d->w[i].tid, NULL, worker_main, &d->w[i]) != 0) {
@@ -598,6 +631,11 @@ enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
         }
     }
     d->t1_ns = rts_now_ns();
+    if (d->hk_started) {
+        __atomic_store_n(&d->hk_stop, 1, __ATOMIC_RELEASE);
+        pthread_join(d->hk_tid, NULL);
+        d->hk_started = 0;
+    }
     if (d->opts.progress) {
         fputs("\r\033[K", stderr);
     }

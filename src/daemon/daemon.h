@@ -35,6 +35,7 @@ struct rts_daemon_opts {
     int progress;       /* draw a live progress line on stderr */
     const char *title;  /* report heading, e.g. "rtscore demo" */
     int no_lookahead;   /* benchmarks only: workers do not prefetch queued keys */
+    int no_housekeeper; /* benchmarks only: no thread commits memory ahead */
 };
 
 /* Build everything (takes ownership of @conf, also on failure): compile,

@@ -75,6 +75,8 @@ struct rts_hll_pool {
     uint64_t fresh;                /* sketches [fresh, max) never used */
     uint64_t max, gen;
     uint64_t in_use, exhausted, reclaimed; /* written by the worker only */
+    size_t ready;     /* rts_hll_pool_prefault's progress, its thread only */
+    int prefault_off; /* the kernel cannot (no MADV_POPULATE_WRITE) */
 };
 
 /* One sketch, resolved. */
@@ -218,7 +220,8 @@ static uint32_t pool_take(struct rts_hll_pool *p, const struct rts_distinct_spec
         idx1 = p->free_head;
         p->free_head = blk_meta(p, idx1)->next;
     } else if (p->fresh < p->max) {
-        idx1 = (uint32_t)++p->fresh;
+        idx1 = (uint32_t)(p->fresh + 1);
+        __atomic_store_n(&p->fresh, p->fresh + 1, __ATOMIC_RELAXED); /* read by prefault */
     } else if (p->used_tail && blk_meta(p, p->used_tail)->expire_ts <= ts_ms) {
         idx1 = p->used_tail;
         used_unlink(p, idx1);
@@ -613,6 +616,31 @@ struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t 
         p->base = m;
     }
     return p;
+}
+
+int rts_hll_pool_prefault(struct rts_hll_pool *p, size_t ahead, size_t chunk)
+{
+    uint64_t fresh = __atomic_load_n(&p->fresh, __ATOMIC_RELAXED);
+    size_t want = (size_t)(fresh + ahead < p->max ? fresh + ahead : p->max) * p->block_bytes;
+
+    if (p->prefault_off) {
+        return 0;
+    }
+    want = (want + 4095) & ~(size_t)4095;
+    if (want <= p->ready) {
+        return 0;
+    }
+#ifdef MADV_POPULATE_WRITE
+    {
+        size_t from = p->ready, end = want - from > chunk ? from + chunk : want;
+        if (madvise(p->base + from, end - from, MADV_POPULATE_WRITE) == 0) {
+            p->ready = end;
+            return 1;
+        }
+    }
+#endif
+    p->prefault_off = 1;
+    return 0;
 }
 
 void rts_hll_pool_free(struct rts_hll_pool *p)

@@ -39,6 +39,15 @@ struct rts_state_table;
  * writes, never blocks on a miss it did not ask for earlier. */
 void rts_state_prefetch(const struct rts_state_table *t, uint64_t hash, int stage);
 
+/* Commit, without touching their contents, up to @chunk bytes of what new
+ * keys will take next: the slab pages of the next @ahead entries, then the
+ * index. Returns 1 if it committed some (call again), 0 when there is
+ * nothing left to do. For one thread other than the owner: page faults then
+ * happen there, not on the per-event path; madvise(MADV_POPULATE_WRITE)
+ * only maps pages in, so the owner may work meanwhile. A no-op where the
+ * kernel lacks it (before Linux 5.14). */
+int rts_state_prefault(struct rts_state_table *t, size_t ahead, size_t chunk);
+
 struct rts_state_stats {
     uint64_t keys, evicted, expired; /* keys live; dropped when full; dropped by TTL */
     size_t entry_bytes;              /* slab bytes per key: 32 header, max_key_len, value */
