@@ -142,6 +142,7 @@ enum rts_err rts_backfill(struct rts_pipeline_conf *conf, const char *in, const 
     if (rc) {
         goto out;
     }
+    e.features_only = 1; /* a training set needs the features, not today's score */
     rc = rts_buf_read_file(&text, in, (size_t)1 << 36, eb);
     if (rc) {
         goto out;

@@ -59,7 +59,8 @@ static const struct rts_opt top_opts_table[] = {
     RTS_OPT_NODE("latency_budget", offsetof(struct top_opts, latency_budget),
                  "per-stage budgets; exceeding one is counted"),
     RTS_OPT_NODE("stores", offsetof(struct top_opts, stores), "online feature stores (not yet)"),
-    RTS_OPT_NODE("model", offsetof(struct top_opts, model), "the embedded model (not yet)"),
+    RTS_OPT_NODE("model", offsetof(struct top_opts, model),
+                 "the embedded model; without it, score = fallback.score"),
     RTS_OPT_NODE("dedup", offsetof(struct top_opts, dedup), "dedup by event id (not yet)"),
     RTS_OPT_NODE("checkpoint", offsetof(struct top_opts, checkpoint), "checkpoints (not yet)"),
     RTS_OPT_NODE("http", offsetof(struct top_opts, http), "HTTP control plane (not yet)"),
@@ -144,6 +145,19 @@ static const struct rts_opt rule_opts_table[] = {
                     "decision label, e.g. allow, review, block"),
     RTS_OPT_STR("reason", NULL, offsetof(struct rule_opts, reason),
                 "recorded reason; default the text of `when`"),
+    RTS_OPT_END,
+};
+
+struct model_opts {
+    const char *path;
+    const struct rts_conf_node *batch, *timeout;
+};
+
+static const struct rts_opt model_opts_table[] = {
+    RTS_OPT_STR_REQ("path", offsetof(struct model_opts, path),
+                    "bundle folder (model.json + manifest.yaml), from the working directory"),
+    RTS_OPT_NODE("batch", offsetof(struct model_opts, batch), "micro-batching (not yet)"),
+    RTS_OPT_NODE("timeout", offsetof(struct model_opts, timeout), "circuit breaker (not yet)"),
     RTS_OPT_END,
 };
 
@@ -701,7 +715,6 @@ static enum rts_err refuse_later(const struct top_opts *t, struct rts_errbuf *eb
         const char *key, *what;
     } later[] = {
         {t->stores, "stores", "online feature stores"},
-        {t->model, "model", "embedded models (score with fallback.score meanwhile)"},
         {t->dedup, "dedup", "dedup by event id"},
         {t->checkpoint, "checkpoint", "checkpoints"},
         {t->http, "http", "the HTTP control plane"},
@@ -750,6 +763,19 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
         parse_event(cf, t.event, eb) || parse_features(cf, t.features, eb) ||
         parse_rules(cf, t.rules, eb)) {
         goto fail;
+    }
+    if (t.model) {
+        struct model_opts mo = {0};
+        if (rts_opt_apply(model_opts_table, t.model, "model", NULL, &mo, eb)) {
+            goto fail;
+        }
+        if (mo.batch || mo.timeout) {
+            rts_conf_errf(eb, mo.batch ? mo.batch : mo.timeout, "model",
+                          "%s is not available in this build yet (every event is scored on its "
+                          "own, with no circuit breaker); remove it", mo.batch ? "batch" : "timeout");
+            goto fail;
+        }
+        c->model_path = mo.path;
     }
     if (!t.fallback) {
         rts_errf(eb, RTS_ERR_INVAL, 0, 0,
@@ -853,6 +879,8 @@ enum rts_err rts_pipeline_conf_doc(struct rts_buf *out)
                       feature_opts_table);
     rc |= doc_section(out, "rules[]", "Evaluated in order; the first match decides.",
                       rule_opts_table);
+    rc |= doc_section(out, "model", "The model that gives the score (docs/MODELS.md).",
+                      model_opts_table);
     rc |= doc_section(out, "fallback", "The score when no model serves.", fallback_opts_table);
     rc |= doc_section(out, "alerts", "Score records that also go to an alert sink.",
                       alerts_opts_table);

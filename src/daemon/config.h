@@ -79,6 +79,7 @@ struct rts_pipeline_conf {
     size_t nfeatures;
     struct rts_rule_conf *rules;
     size_t nrules;
+    const char *model_path; /* bundle folder; NULL = score with fallback.score */
     struct rts_conf_expr fallback_score;
     struct rts_sink_conf sink, alerts, dlq;
     struct rts_conf_expr alerts_when;

@@ -374,8 +374,9 @@ static void worker_event(struct worker *w, const struct qhdr *q)
     w->ev.stage_ns[RTS_STAGE_EMIT] = t3 - t2;
     w->ev.stage_ns[RTS_STAGE_TOTAL] = t3 - q->ingest_ns;
     for (int s = 0; s < RTS_STAGE__COUNT; s++) {
-        if (s == RTS_STAGE_DECODE || s == RTS_STAGE_LOOKUP || s == RTS_STAGE_MODEL) {
-            continue;
+        if (s == RTS_STAGE_DECODE || s == RTS_STAGE_LOOKUP ||
+            (s == RTS_STAGE_MODEL && !p->bundle)) {
+            continue; /* measured elsewhere, or not a stage of this pipeline */
         }
         rts_hist_add(&w->hist[s], w->ev.stage_ns[s]);
         if (c->budget_us[s] && w->ev.stage_ns[s] > (uint64_t)c->budget_us[s] * 1000) {

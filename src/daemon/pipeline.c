@@ -76,6 +76,42 @@ static char *json_quoted(const char *pre, const char *s, const char *post)
     return out;
 }
 
+/* Load the bundle and find each model input among the pipeline's fields and
+ * features, by name. */
+static enum rts_err load_model(struct rts_pipeline *p, struct rts_errbuf *eb)
+{
+    const char *dir = p->conf->model_path;
+
+    p->bundle = rts_bundle_load(dir, eb);
+    if (!p->bundle) {
+        rts_err_prefix(eb, "model.path");
+        return RTS_ERR_INVAL;
+    }
+    if (rts_model_noutputs(p->bundle->model) != 1) {
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0,
+                        "model.path: %s: a model with %zu outputs; multi-class models in the "
+                        "pipeline are not available in this build yet",
+                        dir, rts_model_noutputs(p->bundle->model));
+    }
+    p->model_slots = calloc(p->bundle->nfeatures ? p->bundle->nfeatures : 1,
+                            sizeof(*p->model_slots));
+    if (!p->model_slots) {
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    for (size_t i = 0; i < p->bundle->nfeatures; i++) {
+        const char *name = p->bundle->features[i];
+        enum rts_type t;
+        int slot = rts_features_resolve(p->features, name, strlen(name), &t);
+        if (slot < 0 || t == RTS_T_STR) {
+            return rts_errf(eb, RTS_ERR_INVAL, 0, 0,
+                            "model.path: %s: the model reads '%s', which is %s of the pipeline",
+                            dir, name, slot < 0 ? "not a field or feature" : "a string field");
+        }
+        p->model_slots[i] = slot;
+    }
+    return RTS_ERR_OK;
+}
+
 struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts_errbuf *eb)
 {
     struct rts_pipeline *p = calloc(1, sizeof(*p));
@@ -128,6 +164,9 @@ struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts
             goto fail;
         }
     }
+    if (conf->model_path && load_model(p, eb)) {
+        goto fail;
+    }
     for (size_t i = 0; i < p->nfeatures; i++) {
         p->feature_keys[i] = json_quoted("", rts_features_name(p->features, i), ":");
         if (!p->feature_keys[i]) {
@@ -159,6 +198,8 @@ void rts_pipeline_free(struct rts_pipeline *p)
     rts_expr_free(p->fallback);
     rts_expr_free(p->alert_when);
     rts_features_free(p->features);
+    rts_bundle_free(p->bundle);
+    free(p->model_slots);
     rts_pipeline_conf_free(p->conf);
     free(p);
 }
@@ -181,7 +222,9 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
     memset(e, 0, sizeof(*e));
     e->frame = calloc(p->nslots, sizeof(*e->frame));
     e->vals = calloc(p->nfields ? p->nfields : 1, sizeof(*e->vals));
-    if (!e->frame || !e->vals) {
+    e->mx = calloc(p->bundle ? p->bundle->nfeatures + 1 : 1, sizeof(*e->mx));
+    e->my = calloc(1, sizeof(*e->my));
+    if (!e->frame || !e->vals || !e->mx || !e->my) {
         rts_eval_fini(e);
         return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
     }
@@ -198,19 +241,37 @@ void rts_eval_fini(struct rts_eval *e)
     rts_feature_worker_free(e->fw);
     free(e->frame);
     free(e->vals);
+    free(e->mx);
+    free(e->my);
     memset(e, 0, sizeof(*e));
 }
 
 void rts_pipeline_eval(const struct rts_pipeline *p, struct rts_eval *e,
                        const struct rts_event *ev)
 {
-    uint64_t t0 = rts_now_ns(), t1, t2;
+    uint64_t t0 = rts_now_ns(), t1, t2, tm;
     union rts_val *fr = e->frame;
 
     memcpy(fr, ev->vals, p->nfields * sizeof(*fr));
     rts_features_process(p->features, e->fw, ev, fr);
     t1 = rts_now_ns();
-    fr[p->slot_score] = rts_expr_eval(p->fallback, fr);
+    e->stage_ns[RTS_STAGE_FEATURES] = t1 - t0;
+    if (e->features_only) {
+        e->end_ns = t1;
+        return;
+    }
+    if (p->bundle) {
+        for (size_t i = 0; i < p->bundle->nfeatures; i++) {
+            e->mx[i] = (float)fr[p->model_slots[i]].num; /* NaN stays NaN: missing */
+        }
+        rts_model_predict(p->bundle->model, e->mx, 1, p->bundle->nfeatures, e->my);
+        fr[p->slot_score].num = (double)e->my[0];
+        tm = rts_now_ns();
+        e->stage_ns[RTS_STAGE_MODEL] = tm - t1;
+        t1 = tm;
+    } else {
+        fr[p->slot_score] = rts_expr_eval(p->fallback, fr);
+    }
     fr[p->slot_decision].str.p = NULL;
     fr[p->slot_decision].str.n = 0;
     e->rule = -1;
@@ -223,7 +284,6 @@ void rts_pipeline_eval(const struct rts_pipeline *p, struct rts_eval *e,
         }
     }
     t2 = rts_now_ns();
-    e->stage_ns[RTS_STAGE_FEATURES] = t1 - t0;
     e->stage_ns[RTS_STAGE_RULES] = t2 - t1;
     e->end_ns = t2;
 }
@@ -291,7 +351,14 @@ size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_
     } else {
         PUT_LIT("null,\"reasons\":[]");
     }
-    PUT_LIT(",\"model\":null,\"path\":\"fallback\",\"latency_us\":");
+    if (p->bundle) {
+        PUT_LIT(",\"model\":\"");
+        memcpy(buf + o, p->bundle->label, strlen(p->bundle->label));
+        o += strlen(p->bundle->label);
+        PUT_LIT("\",\"path\":\"model\",\"latency_us\":");
+    } else {
+        PUT_LIT(",\"model\":null,\"path\":\"fallback\",\"latency_us\":");
+    }
     o += rts_fmt_u64(buf + o, latency_us);
     if (features) {
         PUT_LIT(",\"features\":{");

@@ -8,7 +8,8 @@
  * event with rts_pipeline_eval(), which is why their features agree byte for
  * byte.
  *
- * Frame: [fields][features][score][decision].
+ * Frame: [fields][features][score][decision]. The score is the model's
+ * output when the pipeline has a model, else the fallback expression.
  */
 #ifndef RTS_DAEMON_PIPELINE_H
 #define RTS_DAEMON_PIPELINE_H
@@ -19,6 +20,7 @@
 #include "daemon/config.h"
 #include "event/decode.h"
 #include "feature/engine.h"
+#include "model/bundle.h"
 
 struct rts_pipeline {
     struct rts_pipeline_conf *conf; /* owned */
@@ -29,6 +31,8 @@ struct rts_pipeline {
     struct rts_rule *rules;
     size_t nrules;
     struct rts_expr *alert_when; /* NULL without alerts */
+    struct rts_bundle *bundle;   /* NULL: the score is fallback.score */
+    int *model_slots;            /* frame slot of each model input, model order */
     char **feature_keys;         /* "\"name\":" for emit_features, pre-escaped */
 };
 
@@ -52,6 +56,8 @@ struct rts_eval {
     int rule;            /* matched rule of the last event, -1 = none */
     uint64_t stage_ns[RTS_STAGE__COUNT];
     uint64_t end_ns;     /* clock when rts_pipeline_eval returned */
+    int features_only;   /* backfill: no score, no rules */
+    float *mx, *my;      /* model input row and outputs */
 };
 
 /* @max_keys: this thread's share of limits.max_keys. */

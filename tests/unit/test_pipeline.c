@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/config.h"
 #include "daemon/pipeline.h"
@@ -237,6 +238,116 @@ TEST(late_events_and_ttl)
     free(r);
 }
 
+/* A bundle folder with a two-tree XGBoost model over [amount, c5m] and a
+ * manifest naming @features; returns the folder (static storage). */
+static const char *write_bundle(const char *features)
+{
+    static char dir[64];
+    char path[128];
+    FILE *f;
+
+    snprintf(dir, sizeof(dir), "/tmp/rts-test-bundle-XXXXXX");
+    if (!mkdtemp(dir)) {
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/model.json", dir);
+    f = fopen(path, "w");
+    /* tree 0: amount < 50 ? -2 : 2; tree 1: c5m < 3 ? 0.25 : 1 */
+    fputs("{\"learner\":{\"attributes\":{},\"feature_names\":[\"amount\",\"c5m\"],"
+          "\"feature_types\":[],\"gradient_booster\":{\"model\":{\"gbtree_model_param\":"
+          "{\"num_parallel_tree\":\"1\",\"num_trees\":\"2\",\"size_leaf_vector\":\"0\"},"
+          "\"tree_info\":[0,0],\"trees\":["
+          "{\"left_children\":[1,-1,-1],\"right_children\":[2,-1,-1],\"split_indices\":[0,0,0],"
+          "\"split_conditions\":[50,-2,2],\"default_left\":[1,0,0],\"split_type\":[0,0,0]},"
+          "{\"left_children\":[1,-1,-1],\"right_children\":[2,-1,-1],\"split_indices\":[1,0,0],"
+          "\"split_conditions\":[3,0.25,1],\"default_left\":[1,0,0],\"split_type\":[0,0,0]}"
+          "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"5E-1\","
+          "\"boost_from_average\":\"1\",\"num_class\":\"0\",\"num_feature\":\"2\","
+          "\"num_target\":\"1\"},\"objective\":{\"name\":\"binary:logistic\","
+          "\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}}},\"version\":[1,7,4]}",
+          f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/manifest.yaml", dir);
+    f = fopen(path, "w");
+    fprintf(f, "name: t\nversion: 3\nformat: xgboost-json\nobjective: binary:logistic\n"
+               "features: [%s]\n", features);
+    fclose(f);
+    return dir;
+}
+
+static void remove_bundle(const char *dir)
+{
+    char path[128];
+
+    snprintf(path, sizeof(path), "%s/model.json", dir);
+    remove(path);
+    snprintf(path, sizeof(path), "%s/manifest.yaml", dir);
+    remove(path);
+    rmdir(dir);
+}
+
+TEST(model_scores)
+{
+    struct rts_errbuf eb = {0};
+    struct runner *r = calloc(1, sizeof(*r));
+    const char *dir = write_bundle("amount, c5m");
+    size_t n = strlen(base_yaml) + 128;
+    char *yaml = malloc(n), *buf;
+    struct rts_event ev;
+
+    CHECK(dir != NULL);
+    snprintf(yaml, n, "%smodel: {path: %s}\n", base_yaml, dir);
+    r->p = build(yaml, &eb);
+    CHECK(r->p != NULL);
+    if (!r->p) {
+        fprintf(stderr, "%s\n", eb.msg);
+        goto out;
+    }
+    CHECK_INT(rts_eval_init(&r->e, r->p, 10, &eb), RTS_ERR_OK);
+    feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700000000000,\"amount\":10}");
+    /* the fallback would say 0.1; the model: sigmoid(0 - 2 + 0.25) */
+    CHECK_NEAR(r->e.frame[r->p->slot_score].num, 1 / (1 + exp(1.75)), 1e-6);
+    CHECK_INT(r->e.rule, 1); /* allow */
+    for (int i = 2; i <= 5; i++) {
+        char json[128];
+        snprintf(json, sizeof(json),
+                 "{\"id\":\"%d\",\"k\":\"a\",\"ts\":17000000%02d000,\"amount\":60}", i, i);
+        feed(r, json);
+    }
+    /* amount 60, c5m 4 (four earlier events in 5 minutes): sigmoid(2 + 1) */
+    CHECK_NEAR(feat(r, "c5m"), 4, 0);
+    CHECK_NEAR(r->e.frame[r->p->slot_score].num, 1 / (1 + exp(-3.0)), 1e-6);
+    CHECK_INT(r->e.rule, 0); /* block */
+    buf = malloc(rts_pipeline_record_max(r->p));
+    rts_event_view(r->p->conf->schema, r->rec, &ev, r->e.vals);
+    buf[rts_pipeline_format_score(r->p, &r->e, &ev, 7, 0, buf, rts_pipeline_record_max(r->p))] = 0;
+    CHECK(strstr(buf, "\"model\":\"t@3\",\"path\":\"model\"") != NULL);
+    free(buf);
+    rts_eval_fini(&r->e);
+    rts_pipeline_free(r->p);
+out:
+    remove_bundle(dir);
+    free(yaml);
+    free(r);
+}
+
+TEST(model_feature_not_in_pipeline)
+{
+    struct rts_errbuf eb = {0};
+    const char *dir = write_bundle("amount, nope");
+    size_t n = strlen(base_yaml) + 128;
+    char *yaml = malloc(n);
+    struct rts_pipeline *p;
+
+    snprintf(yaml, n, "%smodel: {path: %s}\n", base_yaml, dir);
+    p = build(yaml, &eb);
+    CHECK(p == NULL);
+    CHECK(strstr(eb.msg, "feature 1 is 'nope' here and 'c5m' in the model file") != NULL);
+    rts_pipeline_free(p);
+    remove_bundle(dir);
+    free(yaml);
+}
+
 /* Replace the first occurrence of @from in base_yaml by @to. */
 static char *variant(const char *from, const char *to)
 {
@@ -290,7 +401,10 @@ TEST(config_errors)
     expect_error("score >= 0.5", "decision + 1", "needs numbers");
     expect_error("min(1, amount / 100)", "score", "unknown name 'score'");
     expect_error("fallback: {score:", "fallbak: {score:", "unknown key");
-    expect_error("workers: 1", "workers: 1\nmodel: {path: x}", "not available in this build");
+    expect_error("workers: 1", "workers: 1\nmodel: {path: x, batch: {max: 8}}",
+                 "batch is not available in this build yet");
+    expect_error("workers: 1", "workers: 1\nmodel: {path: nowhere}", "model.path: ");
+    expect_error("workers: 1", "workers: 1\ndedup: {horizon: 10m}", "not available in this build");
     expect_error("of: m, window: 1h}", "of: m, window: 1h, exact: 5000}", "exact must be 1..4096");
     expect_error("agg: count, window: 5m}", "agg: count, window: 5m, exact: 4}",
                  "exact goes with agg: distinct");
@@ -348,6 +462,8 @@ int main(void)
     RUN(windows_by_hand);
     RUN(eviction_at_max_keys);
     RUN(late_events_and_ttl);
+    RUN(model_scores);
+    RUN(model_feature_not_in_pipeline);
     RUN(config_errors);
     RUN(score_record);
     RUN(dlq_record);
