@@ -1,6 +1,6 @@
 # The README's front door. Everything real lives in CMake; this file only
 # names the common jobs.  `make` builds build/rtscore (dev preset, -O2 -g).
-.PHONY: all build deps test test-full demo bench fuzz format check-src clean
+.PHONY: all build deps test test-full demo bench fuzz format check-src clean train
 
 all: build
 
@@ -25,6 +25,10 @@ test-full: deps
 # Installs what is missing, builds, runs the fraud pipeline on the embedded default.
 demo: deps build
 	@./build/rtscore demo
+
+# Trains the fraud model bundles (examples/fraud/model, model-logistic) from backfill output.
+train: build
+	@/usr/bin/python3 train/train_fraud.py --out examples/fraud
 
 bench:
 	@[ -f build-release/build.ninja ] || cmake --preset release >/dev/null

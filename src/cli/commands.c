@@ -212,10 +212,11 @@ int rts_cmd_gen(int argc, char **argv)
         {"events", required_argument, NULL, 'n'},     {"seed", required_argument, NULL, 's'},
         {"fraud-rate", required_argument, NULL, 'f'}, {"bad-rate", required_argument, NULL, 'b'},
         {"rate", required_argument, NULL, 'r'},       {"cards", required_argument, NULL, 'k'},
+        {"density", required_argument, NULL, 'd'},
         {"output", required_argument, NULL, 'o'},     {NULL, 0, NULL, 0},
     };
     const char *events = "1000", *seed = "1", *fraud = "0.01", *bad = "0", *rate = "0",
-               *cards = "100000", *out = "-";
+               *cards = "100000", *density = "500", *out = "-";
     char yaml[512];
     struct rts_errbuf eb = {0};
     struct rts_conf *doc = NULL;
@@ -246,17 +247,21 @@ int rts_cmd_gen(int argc, char **argv)
         case 'k':
             cards = optarg;
             break;
+        case 'd':
+            density = optarg;
+            break;
         case 'o':
             out = optarg;
             break;
         default:
             return usage_error("gen", "usage: rtscore gen --events N [--seed S] [--fraud-rate R] "
-                                      "[--bad-rate R] [--rate EPS] [--cards N] [-o FILE]");
+                                      "[--bad-rate R] [--rate EPS] [--cards N] [--density EPS] "
+                                      "[-o FILE]");
         }
     }
     /* options become the source's own option mapping, so they are checked alike */
     {
-        const char *vals[] = {events, seed, fraud, bad, rate, cards};
+        const char *vals[] = {events, seed, fraud, bad, rate, cards, density};
         for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
             if (!*vals[i] || strspn(vals[i], "0123456789.eE+-") != strlen(vals[i])) {
                 return usage_error("gen", "options take numbers");
@@ -264,8 +269,9 @@ int rts_cmd_gen(int argc, char **argv)
         }
     }
     snprintf(yaml, sizeof(yaml),
-             "{events: %s, seed: %s, fraud_rate: %s, bad_rate: %s, rate: %s, cards: %s}", events,
-             seed, fraud, bad, rate, cards);
+             "{events: %s, seed: %s, fraud_rate: %s, bad_rate: %s, rate: %s, cards: %s, "
+             "density: %s}",
+             events, seed, fraud, bad, rate, cards, density);
     doc = rts_conf_parse("gen options", yaml, strlen(yaml), &eb);
     if (!doc || !(ctx = rts_opt_ctx_new(rts_source_generator.opts,
                                             rts_source_generator.ctx_size, rts_conf_root(doc),

@@ -41,7 +41,8 @@ static const struct {
     {"backfill", rts_cmd_backfill,
      "backfill -c pipeline.yaml -i events.jsonl -o features.csv [--label FIELD]"},
     {"gen", rts_cmd_gen,
-     "gen      --events N [--seed S] [--fraud-rate R] [--bad-rate R] [--rate EPS] [-o FILE]"},
+     "gen      --events N [--seed S] [--fraud-rate R] [--bad-rate R] [--rate EPS]\n"
+     "                 [--cards N] [--density EPS (event time)] [-o FILE]"},
     {"predict", rts_cmd_predict,
      "predict  -m MODEL -i rows.csv -o scores.csv   score feature rows with a model"},
     {"demo", rts_cmd_demo, "demo     [--print-config]         the fraud pipeline on the embedded default"},
