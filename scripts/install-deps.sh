@@ -10,7 +10,7 @@ PKGS=(
   libyaml-dev libxxhash-dev libjansson-dev
   # model parity tests (trained in the test by the real libraries) and the
   # XGBoost C API for the model benchmark
-  python3 python3-numpy python3-sklearn python3-xgboost libxgboost-dev
+  python3 python3-numpy python3-sklearn python3-xgboost python3-yaml libxgboost-dev
 )
 
 missing=()
