@@ -16,6 +16,8 @@
 #include "core/hist.h"
 #include "core/ring.h"
 
+#include "bench.h"
+
 #define RUNS 7
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Du;
@@ -29,19 +31,6 @@ static uint64_t rng(void)
     x ^= x << 17;
     rng_state = x;
     return x;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return v[n / 2];
 }
 
 /* ---- hist ---- */
@@ -190,7 +179,7 @@ static void fmt_case(const char *name, int kind)
         b[r] = bench_fmt(1);
     }
     printf("fmt_double %-22s %7.1f ns   snprintf %%.17g %7.1f ns   (x%.1f)\n", name,
-           median(a, RUNS), median(b, RUNS), median(b, RUNS) / median(a, RUNS));
+           bench_median(a, RUNS), bench_median(b, RUNS), bench_median(b, RUNS) / bench_median(a, RUNS));
 }
 
 int main(void)
@@ -208,8 +197,8 @@ int main(void)
         v[r] = bench_hist_add();
         m[r] = bench_hist_merge();
     }
-    printf("hist_add                          %7.2f ns/add\n", median(v, RUNS));
-    printf("hist_merge (%d buckets)          %7.0f ns/merge\n", RTS_HIST_BUCKETS, median(m, RUNS));
+    printf("hist_add                          %7.2f ns/add\n", bench_median(v, RUNS));
+    printf("hist_merge (%d buckets)          %7.0f ns/merge\n", RTS_HIST_BUCKETS, bench_median(m, RUNS));
 
     for (r = 0; r < RUNS; r++) {
         v[r] = bench_ring(&pw, &cw);
@@ -217,7 +206,7 @@ int main(void)
                 r, v[r] / 1e6, (unsigned long long)pw, (unsigned long long)cw);
     }
     printf("ring 200-byte records, 2 threads  %7.2f M records/s (%.2f GB/s payload)\n",
-           median(v, RUNS) / 1e6, median(v, RUNS) * RING_REC_BYTES / 1e9);
+           bench_median(v, RUNS) / 1e6, bench_median(v, RUNS) * RING_REC_BYTES / 1e9);
 
     fmt_case("amounts (42.17)", 0);
     fmt_case("scores (0.9312345)", 1);

@@ -20,6 +20,8 @@
 #include "event/decode.h"
 #include "event/schema.h"
 
+#include "bench.h"
+
 #define NMSG 4096
 #define MAXB 65536
 
@@ -29,13 +31,6 @@ static double now_s(void)
 
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
 }
 
 static struct rts_schema *fraud_schema(void)
@@ -175,7 +170,7 @@ static void bench(const char *name, const struct rts_schema *s, const struct cor
         }
         t[r] = now_s() - t0;
     }
-    qsort(t, (size_t)runs, sizeof(double), cmp_double);
+    qsort(t, (size_t)runs, sizeof(double), bench_cmp_double);
     printf("%-22s %7.1f ns/event  %7.1f MB/s  (%zu bytes/event avg, median of %d x %ld)%s\n", name,
            t[runs / 2] * 1e9 / (double)per_run, (double)bytes / t[runs / 2] / 1e6,
            bytes / (size_t)per_run, runs, per_run, sink == 42 ? " " : "");

@@ -15,6 +15,8 @@
 #include "core/clock.h"
 #include "expr/expr.h"
 
+#include "bench.h"
+
 #define NFRAMES 64
 #define RUNS 9
 #define ITERS 2000000
@@ -39,13 +41,6 @@ static int resolve(void *ctx, const char *name, size_t len, enum rts_type *type)
         }
     }
     return -1;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
 }
 
 static volatile double sink;
@@ -109,7 +104,7 @@ int main(void)
         for (r = 0; r < RUNS; r++) {
             runs[r] = time_once(e, frames);
         }
-        qsort(runs, RUNS, sizeof(runs[0]), cmp_double);
+        qsort(runs, RUNS, sizeof(runs[0]), bench_cmp_double);
         printf("%-55s %10.2f %10.2f %10.2f\n", exprs[i], runs[RUNS / 2], runs[0], runs[RUNS - 1]);
         rts_expr_free(e);
     }

@@ -24,6 +24,8 @@
 #include "core/clock.h"
 #include "model/model.h"
 
+#include "bench.h"
+
 #define ROWS 4096
 #define BATCH 64
 #define SINGLE_CALLS 20000
@@ -51,19 +53,6 @@ static double rng_unit(void)
     x ^= x << 17;
     rng_state = x;
     return (double)(x >> 11) / 9007199254740992.0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return v[n / 2];
 }
 
 #define XGB_CHECK(call)                                                                            \
@@ -188,8 +177,8 @@ int main(int argc, char **argv)
         xgb_predict(h, proxy, iface1[i]);
         t_xgb[c] = (double)(rts_now_ns() - t0);
     }
-    rs = median(t_rts, SINGLE_CALLS);
-    xs = median(t_xgb, SINGLE_CALLS);
+    rs = bench_median(t_rts, SINGLE_CALLS);
+    xs = bench_median(t_xgb, SINGLE_CALLS);
 
     for (c = 0; c < BATCH_CALLS; c++) {
         i = c % (ROWS / BATCH);
@@ -203,8 +192,8 @@ int main(int argc, char **argv)
         xgb_predict(h, proxy, ifaceb[i]);
         t_xgb[c] = (double)(rts_now_ns() - t0) / BATCH;
     }
-    rb = median(t_rts, BATCH_CALLS);
-    xb = median(t_xgb, BATCH_CALLS);
+    rb = bench_median(t_rts, BATCH_CALLS);
+    xb = bench_median(t_xgb, BATCH_CALLS);
 
     /* Single rows again, alternating the two engines call by call: each
      * call finds its caches partly evicted by the other (a colder case). */
@@ -217,8 +206,8 @@ int main(int argc, char **argv)
         xgb_predict(h, proxy, iface1[i]);
         t_xgb[c] = (double)(rts_now_ns() - t0);
     }
-    rc = median(t_rts, SINGLE_CALLS);
-    xc = median(t_xgb, SINGLE_CALLS);
+    rc = bench_median(t_rts, SINGLE_CALLS);
+    xc = bench_median(t_xgb, SINGLE_CALLS);
 
     printf("model %s: %zu features, objective %s\n", path, nx, rts_model_objective(m));
     printf("agreement on %d rows: max relative difference %.3g%s\n", ROWS, maxdiff,

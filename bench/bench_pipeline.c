@@ -23,6 +23,8 @@
 #include "daemon/daemon.h"
 #include "source/gen.h"
 
+#include "bench.h"
+
 static const char *yaml_fmt =
     "pipeline: bench\n"
     "workers: %d\n"
@@ -74,18 +76,6 @@ static struct rts_pipeline_conf *make_conf(int workers, long events, long rate)
         exit(2);
     }
     return c;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return v[n / 2];
 }
 
 /* Decode, evaluate and format events [from, to) of @text; returns seconds,
@@ -176,8 +166,8 @@ static void bench_single(long events)
            "   cold (fresh state, %ld events): %.0f events/s (%.0f ns/event)\n"
            "   warm (next %ld events, keys known): %.0f events/s (%.0f ns/event); "
            "features+rules alone %.0f events/s\n",
-           events, median(cold, 5), 1e9 / median(cold, 5), events, median(warm, 5),
-           1e9 / median(warm, 5), median(warm_feat, 5));
+           events, bench_median(cold, 5), 1e9 / bench_median(cold, 5), events, bench_median(warm, 5),
+           1e9 / bench_median(warm, 5), bench_median(warm_feat, 5));
     free(out);
     free(rec);
     free(offs);
@@ -232,7 +222,7 @@ static void bench_daemon(int workers, long events)
         printf("B. daemon, %d worker%s, saturated, %s: %.0f events/s end to end; worker busy %.0f "
                "ns/event; p99 ingest->emitted %.0f us (queues full) (medians of 3)\n",
                workers, workers > 1 ? "s" : "", la ? "lookahead on " : "lookahead off",
-               median(rate[la], 3), median(wns[la], 3), median(p99[la], 3));
+               bench_median(rate[la], 3), bench_median(wns[la], 3), bench_median(p99[la], 3));
     }
 }
 
@@ -335,8 +325,8 @@ int main(int argc, char **argv)
             printf("C. daemon, %d worker%s, offered %ld events/s, housekeeper %s: latency "
                    "ingest->emitted over 4 s after a 2 s warm-up: p50 %.1f us, p99 %.1f us "
                    "(median of 3)\n",
-                   w, w > 1 ? "s" : "", rate, hk ? "on " : "off", median(q50[hk], 3),
-                   median(q99[hk], 3));
+                   w, w > 1 ? "s" : "", rate, hk ? "on " : "off", bench_median(q50[hk], 3),
+                   bench_median(q99[hk], 3));
         }
     }
     noise_floor();

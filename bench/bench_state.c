@@ -18,6 +18,8 @@
 #include "feature/state.h"
 #include "feature/window.h"
 
+#include "bench.h"
+
 #define RUNS 5
 #define NKEYS 1000000u
 #define KEYLEN 64u
@@ -38,19 +40,6 @@ static uint64_t rnd(void)
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return rng;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return v[n / 2];
 }
 
 static size_t align8(size_t n)
@@ -127,7 +116,7 @@ static void bench_state(size_t value_size)
     rts_state_stats(t, &s);
     printf(
         "state_get  1M keys, random, value %5zu B: %7.1f ns/get  (entry %zu B, %.0f MB touched)\n",
-        value_size, median(ns, RUNS), s.entry_bytes, (double)s.bytes_committed / 1e6);
+        value_size, bench_median(ns, RUNS), s.entry_bytes, (double)s.bytes_committed / 1e6);
 
     /* insert cost: new keys evicting the LRU tail */
     for (run = 0; run < RUNS; run++) {
@@ -144,7 +133,7 @@ static void bench_state(size_t value_size)
     }
     printf(
         "state_get  new key, LRU tail evicted, value %5zu B: %7.1f ns/get (incl. snprintf+hash)\n",
-        value_size, median(ns, RUNS));
+        value_size, bench_median(ns, RUNS));
     rts_state_free(t);
     free(ops);
     free(keys);
@@ -227,10 +216,10 @@ static void bench_windows(void)
         sink = acc;
     }
     printf("window     3 demo windows add+query, 1 key      : %7.1f ns/event (%.1f per window)\n",
-           median(ns1, RUNS), median(ns1, RUNS) / 3);
+           bench_median(ns1, RUNS), bench_median(ns1, RUNS) / 3);
     printf("window     3 demo windows add+query, 100k keys  : %7.1f ns/event (%.1f per window)\n",
-           median(nsm, RUNS), median(nsm, RUNS) / 3);
-    printf("window     24h sum+max query alone (32 buckets) : %7.1f ns/query\n", median(nsq, RUNS));
+           bench_median(nsm, RUNS), bench_median(nsm, RUNS) / 3);
+    printf("window     24h sum+max query alone (32 buckets) : %7.1f ns/query\n", bench_median(nsq, RUNS));
     free(one);
     free(many);
 }
@@ -262,7 +251,7 @@ static double bench_distinct_one(struct rts_hll_pool *p, unsigned char *st, uint
         sink = acc;
     }
     rts_distinct_release(&dist24h, st, p);
-    return median(ns, RUNS);
+    return bench_median(ns, RUNS);
 }
 
 static void bench_distinct(void)

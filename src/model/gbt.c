@@ -30,7 +30,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,41 +87,7 @@ static void gbt_free(struct rts_model *m)
     free(g);
 }
 
-/* rts_errf for the loaders' int-returning helpers: fills @eb, returns -1. */
-static int gbt_err(struct rts_errbuf *eb, enum rts_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static int gbt_err(struct rts_errbuf *eb, enum rts_err code, const char *fmt, ...)
-{
-    char msg[sizeof(eb->msg)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    rts_errf(eb, code, 0, 0, "%s", msg);
-    return -1;
-}
-
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
 
 /* @obj.@key of JSON type @type, or NULL with "path.key: ..." in @eb. */
 static json_t *get_typed(json_t *obj, const char *path, const char *key, json_type type,
@@ -138,7 +103,7 @@ static json_t *get_typed(json_t *obj, const char *path, const char *key, json_ty
     }
     if (json_typeof(v) != type) {
         rts_errf(eb, RTS_ERR_PARSE, 0, 0, "%s%s%s: expected %s, got %s", path, *path ? "." : "",
-                 key, want[type], json_kind(v));
+                 key, want[type], rts_model_json_kind(v));
         return NULL;
     }
     return v;
@@ -202,17 +167,17 @@ static int get_base_score(json_t *lmp, float *out, struct rts_errbuf *eb)
         errno = 0;
         *out = strtof(s, &end);
         if (end == s || *end != '\0') {
-            return gbt_err(eb, RTS_ERR_PARSE,
+            return rts_model_bad(eb, RTS_ERR_PARSE,
                            "learner.learner_model_param.base_score: expected a number like "
                            "\"5E-1\", got \"%.40s\"",
                            s);
         }
     } else {
-        return gbt_err(eb, RTS_ERR_PARSE, "learner.learner_model_param.base_score: %s",
+        return rts_model_bad(eb, RTS_ERR_PARSE, "learner.learner_model_param.base_score: %s",
                        v ? "expected a number like \"5E-1\"" : "missing");
     }
     if (!isfinite(*out)) {
-        return gbt_err(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                        "learner.learner_model_param.base_score: not a finite number");
     }
     return 0;
@@ -247,7 +212,7 @@ static int parse_objective(struct gbt *g, json_t *learner, float base_score, siz
         }
     }
     if (i == sizeof(gbt_objectives) / sizeof(gbt_objectives[0])) {
-        return gbt_err(eb, RTS_ERR_INVAL,
+        return rts_model_bad(eb, RTS_ERR_INVAL,
                        "learner.objective.name: \"%.40s\" is not supported (supported: "
                        "binary:logistic, binary:logitraw, reg:logistic, reg:squarederror, "
                        "multi:softprob)",
@@ -256,14 +221,14 @@ static int parse_objective(struct gbt *g, json_t *learner, float base_score, siz
     g->transform = gbt_objectives[i].transform;
     if (g->transform == GBT_SOFTMAX) {
         if (num_class < 2) {
-            return gbt_err(eb, RTS_ERR_PARSE,
+            return rts_model_bad(eb, RTS_ERR_PARSE,
                            "learner.learner_model_param.num_class: multi:softprob needs 2 or "
                            "more classes, got %zu",
                            num_class);
         }
         g->ngroups = num_class;
     } else if (num_class > 1) {
-        return gbt_err(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                        "learner.learner_model_param.num_class: %zu classes with objective %s",
                        num_class, s);
     } else {
@@ -273,7 +238,7 @@ static int parse_objective(struct gbt *g, json_t *learner, float base_score, siz
     snprintf(g->base.objective, sizeof(g->base.objective), "%s", s);
     if (gbt_objectives[i].logit_base) {
         if (!(base_score > 0.0f && base_score < 1.0f)) {
-            return gbt_err(eb, RTS_ERR_PARSE,
+            return rts_model_bad(eb, RTS_ERR_PARSE,
                            "learner.learner_model_param.base_score: %g is not a probability "
                            "in (0, 1) as %s needs",
                            (double)base_score, s);
@@ -294,37 +259,37 @@ static int parse_feature_names(struct gbt *g, json_t *learner, struct rts_errbuf
         return 0;
     }
     if (!json_is_array(names)) {
-        return gbt_err(eb, RTS_ERR_PARSE, "learner.feature_names: expected an array");
+        return rts_model_bad(eb, RTS_ERR_PARSE, "learner.feature_names: expected an array");
     }
     n = json_array_size(names);
     if (n == 0) {
         return 0;
     }
     if (n != g->base.nfeatures) {
-        return gbt_err(eb, RTS_ERR_PARSE, "learner.feature_names: %zu names but num_feature is %zu",
+        return rts_model_bad(eb, RTS_ERR_PARSE, "learner.feature_names: %zu names but num_feature is %zu",
                        n, g->base.nfeatures);
     }
     g->base.feature_names = calloc(n, sizeof(char *));
     if (!g->base.feature_names) {
-        return gbt_err(eb, RTS_ERR_NOMEM, "out of memory");
+        return rts_model_bad(eb, RTS_ERR_NOMEM, "out of memory");
     }
     for (i = 0; i < n; i++) {
         v = json_array_get(names, i);
         if (!json_is_string(v)) {
-            return gbt_err(eb, RTS_ERR_PARSE,
+            return rts_model_bad(eb, RTS_ERR_PARSE,
                            "learner.feature_names[%zu]: expected a string, got %s", i,
-                           json_kind(v));
+                           rts_model_json_kind(v));
         }
         for (j = 0; j < i; j++) {
             if (strcmp(g->base.feature_names[j], json_string_value(v)) == 0) {
-                return gbt_err(eb, RTS_ERR_PARSE,
+                return rts_model_bad(eb, RTS_ERR_PARSE,
                                "learner.feature_names[%zu]: \"%.40s\" repeats feature %zu", i,
                                json_string_value(v), j);
             }
         }
         g->base.feature_names[i] = strdup(json_string_value(v));
         if (!g->base.feature_names[i]) {
-            return gbt_err(eb, RTS_ERR_NOMEM, "out of memory");
+            return rts_model_bad(eb, RTS_ERR_NOMEM, "out of memory");
         }
     }
     return 0;
@@ -348,7 +313,7 @@ static int get_tree_arrays(json_t *tree, size_t t, struct gbt_tree_json *tj, str
 
     snprintf(path, sizeof(path), GBT_PATH ".trees[%zu]", t);
     if (!json_is_object(tree)) {
-        return gbt_err(eb, RTS_ERR_PARSE, "%s: expected an object, got %s", path, json_kind(tree));
+        return rts_model_bad(eb, RTS_ERR_PARSE, "%s: expected an object, got %s", path, rts_model_json_kind(tree));
     }
     for (k = 0; k < 6; k++) {
         if (k == 5 && !json_object_get(tree, keys[k])) {
@@ -361,16 +326,16 @@ static int get_tree_arrays(json_t *tree, size_t t, struct gbt_tree_json *tj, str
         if (k == 0) {
             tj->n = json_array_size(tj->left);
             if (tj->n == 0) {
-                return gbt_err(eb, RTS_ERR_PARSE, "%s.left_children: empty tree", path);
+                return rts_model_bad(eb, RTS_ERR_PARSE, "%s.left_children: empty tree", path);
             }
         } else if (json_array_size(*slots[k]) != tj->n) {
-            return gbt_err(eb, RTS_ERR_PARSE, "%s.%s: %zu entries but left_children has %zu", path,
+            return rts_model_bad(eb, RTS_ERR_PARSE, "%s.%s: %zu entries but left_children has %zu", path,
                            keys[k], json_array_size(*slots[k]), tj->n);
         }
     }
     cats = json_object_get(tree, "categories_nodes");
     if (json_is_array(cats) && json_array_size(cats) > 0) {
-        return gbt_err(eb, RTS_ERR_INVAL,
+        return rts_model_bad(eb, RTS_ERR_INVAL,
                        "%s: categorical splits are not supported (categories_nodes is not "
                        "empty)",
                        path);
@@ -392,10 +357,10 @@ static int get_int_at(json_t *arr, size_t t, const char *key, size_t i, long lon
         *out = json_is_true(v);
         return 0;
     }
-    return gbt_err(eb, RTS_ERR_PARSE,
+    return rts_model_bad(eb, RTS_ERR_PARSE,
                    GBT_PATH ".trees[%zu].%s[%zu]: expected an "
                             "integer, got %s",
-                   t, key, i, json_kind(v));
+                   t, key, i, rts_model_json_kind(v));
 }
 
 static int get_float_at(json_t *arr, size_t t, size_t i, float *out, struct rts_errbuf *eb)
@@ -404,15 +369,15 @@ static int get_float_at(json_t *arr, size_t t, size_t i, float *out, struct rts_
     double d;
 
     if (!json_is_number(v)) {
-        return gbt_err(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                        GBT_PATH ".trees[%zu].split_conditions[%zu]: "
                                 "expected a number, got %s",
-                       t, i, json_kind(v));
+                       t, i, rts_model_json_kind(v));
     }
     d = json_number_value(v);
     *out = (float)d;
     if (!isfinite(*out)) {
-        return gbt_err(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                        GBT_PATH ".trees[%zu].split_conditions[%zu]: "
                                 "%g is not a finite float",
                        t, i, d);
@@ -449,7 +414,7 @@ static int scratch_reserve(struct gbt_scratch *s, size_t n, struct rts_errbuf *e
         s->seen = seen;
     }
     if (!o || !l || !seen) {
-        return gbt_err(eb, RTS_ERR_NOMEM, "out of memory");
+        return rts_model_bad(eb, RTS_ERR_NOMEM, "out of memory");
     }
     s->cap = n;
     return 0;
@@ -461,7 +426,7 @@ static int nodes_reserve(struct gbt *g, size_t more, struct rts_errbuf *eb)
     struct gbt_node *p;
 
     if (g->nnodes + more > GBT_MAX_NODES) {
-        return gbt_err(eb, RTS_ERR_LIMIT, GBT_PATH ".trees: more than %zu nodes in all",
+        return rts_model_bad(eb, RTS_ERR_LIMIT, GBT_PATH ".trees: more than %zu nodes in all",
                        GBT_MAX_NODES);
     }
     while (cap < g->nnodes + more) {
@@ -470,7 +435,7 @@ static int nodes_reserve(struct gbt *g, size_t more, struct rts_errbuf *eb)
     if (cap != g->cap) {
         p = realloc(g->nodes, cap * sizeof(*p));
         if (!p) {
-            return gbt_err(eb, RTS_ERR_NOMEM, "out of memory");
+            return rts_model_bad(eb, RTS_ERR_NOMEM, "out of memory");
         }
         g->nodes = p;
         g->cap = cap;
@@ -510,7 +475,7 @@ static int load_tree(struct gbt *g, json_t *tree, size_t t, struct gbt_scratch *
         }
         if (l == -1 || r == -1) {
             if (l != r) {
-                return gbt_err(eb, RTS_ERR_PARSE,
+                return rts_model_bad(eb, RTS_ERR_PARSE,
                                GBT_PATH ".trees[%zu]: node %u has one child (left %lld, right "
                                         "%lld)",
                                t, v, l, r);
@@ -525,14 +490,14 @@ static int load_tree(struct gbt *g, json_t *tree, size_t t, struct gbt_scratch *
             continue;
         }
         if (l < 0 || (size_t)l >= tj.n || r < 0 || (size_t)r >= tj.n) {
-            return gbt_err(eb, RTS_ERR_PARSE,
+            return rts_model_bad(eb, RTS_ERR_PARSE,
                            GBT_PATH ".trees[%zu].%s[%u]: child %lld out of range (tree has %zu "
                                     "nodes)",
                            t, l < 0 || (size_t)l >= tj.n ? "left_children" : "right_children", v,
                            l < 0 || (size_t)l >= tj.n ? l : r, tj.n);
         }
         if (s->seen[l] || s->seen[r] || l == r) {
-            return gbt_err(eb, RTS_ERR_PARSE,
+            return rts_model_bad(eb, RTS_ERR_PARSE,
                            GBT_PATH ".trees[%zu].%s[%u]: node %lld is reached twice (a cycle "
                                     "or a shared child)",
                            t, s->seen[l] ? "left_children" : "right_children", v,
@@ -544,18 +509,18 @@ static int load_tree(struct gbt *g, json_t *tree, size_t t, struct gbt_scratch *
             return -1;
         }
         if (fi < 0 || (unsigned long long)fi >= g->base.nfeatures) {
-            return gbt_err(eb, RTS_ERR_PARSE,
+            return rts_model_bad(eb, RTS_ERR_PARSE,
                            GBT_PATH ".trees[%zu].split_indices[%u]: feature %lld out of range "
                                     "(num_feature is %zu)",
                            t, v, fi, g->base.nfeatures);
         }
         if (dl != 0 && dl != 1) {
-            return gbt_err(eb, RTS_ERR_PARSE,
+            return rts_model_bad(eb, RTS_ERR_PARSE,
                            GBT_PATH ".trees[%zu].default_left[%u]: expected 0 or 1, got %lld", t, v,
                            dl);
         }
         if (tj.split_type && st != 0) {
-            return gbt_err(eb, RTS_ERR_INVAL,
+            return rts_model_bad(eb, RTS_ERR_INVAL,
                            GBT_PATH ".trees[%zu].split_type[%u]: categorical split (type "
                                     "%lld) in tree %zu is not supported",
                            t, v, st, t);
@@ -588,7 +553,7 @@ static int load_trees(struct gbt *g, json_t *learner, struct rts_errbuf *eb)
         return -1;
     }
     if (strcmp(json_string_value(name), "gbtree") != 0) {
-        return gbt_err(eb, RTS_ERR_INVAL,
+        return rts_model_bad(eb, RTS_ERR_INVAL,
                        "learner.gradient_booster.name: \"%.40s\" is not supported (only "
                        "\"gbtree\")",
                        json_string_value(name));
@@ -600,12 +565,12 @@ static int load_trees(struct gbt *g, json_t *learner, struct rts_errbuf *eb)
     }
     nt = json_array_size(trees);
     if (json_array_size(info) != nt) {
-        return gbt_err(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                        GBT_PATH ".tree_info: %zu entries but there are %zu trees",
                        json_array_size(info), nt);
     }
     if (nt > GBT_MAX_NODES) {
-        return gbt_err(eb, RTS_ERR_LIMIT, GBT_PATH ".trees: too many trees");
+        return rts_model_bad(eb, RTS_ERR_LIMIT, GBT_PATH ".trees: too many trees");
     }
     g->ntrees = nt;
     g->ntrees_padded = (nt + GBT_TILE - 1) / GBT_TILE * GBT_TILE;
@@ -614,7 +579,7 @@ static int load_trees(struct gbt *g, json_t *learner, struct rts_errbuf *eb)
     g->depth = calloc(g->ntrees_padded + 1, sizeof(*g->depth));
     g->tile_depth = calloc(g->ntrees_padded / GBT_TILE + 1, sizeof(*g->tile_depth));
     if (!g->roots || !g->group || !g->depth || !g->tile_depth) {
-        return gbt_err(eb, RTS_ERR_NOMEM, "out of memory");
+        return rts_model_bad(eb, RTS_ERR_NOMEM, "out of memory");
     }
     for (t = 0; t < nt; t++) {
         v = json_array_get(info, t);

@@ -10,7 +10,6 @@
  * shared, the evaluator and its numerics are one code path for both formats.
  * The model still reports its format as "linear-json".
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,34 +17,21 @@
 
 #define LINEAR_MAX_OUTPUTS 1024 /* mlp.c's units per layer */
 
-static int bad(struct rts_errbuf *eb, enum rts_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int bad(struct rts_errbuf *eb, enum rts_err code, const char *fmt, ...)
-{
-    char msg[sizeof(eb->msg)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    rts_errf(eb, code, 0, 0, "%s", msg);
-    return -1;
-}
 
 /* @arr is an array of @n numbers, else an error on @path[index]. */
 static int check_numbers(const json_t *arr, size_t n, const char *path, const char *what,
                          struct rts_errbuf *eb)
 {
     if (!json_is_array(arr)) {
-        return bad(eb, RTS_ERR_PARSE, "%s: expected an array of %zu numbers%s", path, n, what);
+        return rts_model_bad(eb, RTS_ERR_PARSE, "%s: expected an array of %zu numbers%s", path, n, what);
     }
     if (json_array_size(arr) != n) {
-        return bad(eb, RTS_ERR_PARSE, "%s: expected %zu numbers%s, got %zu", path, n, what,
+        return rts_model_bad(eb, RTS_ERR_PARSE, "%s: expected %zu numbers%s, got %zu", path, n, what,
                    json_array_size(arr));
     }
     for (size_t i = 0; i < n; i++) {
         if (!json_is_number(json_array_get(arr, i))) {
-            return bad(eb, RTS_ERR_PARSE, "%s[%zu]: expected a number", path, i);
+            return rts_model_bad(eb, RTS_ERR_PARSE, "%s[%zu]: expected a number", path, i);
         }
     }
     return 0;
@@ -61,19 +47,19 @@ static int check_coef(json_t *doc, struct rts_errbuf *eb)
     char path[48];
 
     if (!coef) {
-        return bad(eb, RTS_ERR_PARSE, "coef: required");
+        return rts_model_bad(eb, RTS_ERR_PARSE, "coef: required");
     }
     if (!icpt) {
-        return bad(eb, RTS_ERR_PARSE, "intercept: required");
+        return rts_model_bad(eb, RTS_ERR_PARSE, "intercept: required");
     }
     if (!json_is_array(coef) || json_array_size(coef) == 0) {
-        return bad(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                    "coef: expected a non-empty array of rows (one per output), each one number "
                    "per feature");
     }
     k = json_array_size(coef);
     if (k > LINEAR_MAX_OUTPUTS) {
-        return bad(eb, RTS_ERR_LIMIT, "coef: %zu outputs, at most %d", k, LINEAR_MAX_OUTPUTS);
+        return rts_model_bad(eb, RTS_ERR_LIMIT, "coef: %zu outputs, at most %d", k, LINEAR_MAX_OUTPUTS);
     }
     if (!json_is_array(feats) || json_array_size(feats) == 0) {
         return 0; /* mlp.c reports "features" before it looks at the layer */
@@ -96,7 +82,7 @@ struct rts_model *rts_linear_load(json_t *doc, struct rts_errbuf *eb)
     json_t *low = NULL, *layer = NULL;
 
     if (!json_is_object(doc)) {
-        bad(eb, RTS_ERR_PARSE, "expected a JSON object");
+        rts_model_bad(eb, RTS_ERR_PARSE, "expected a JSON object");
         return NULL;
     }
     for (void *it = json_object_iter(doc); it; it = json_object_iter_next(doc, it)) {
@@ -106,7 +92,7 @@ struct rts_model *rts_linear_load(json_t *doc, struct rts_errbuf *eb)
             i++;
         }
         if (!keys[i]) {
-            bad(eb, RTS_ERR_PARSE, "%s: unknown key", key);
+            rts_model_bad(eb, RTS_ERR_PARSE, "%s: unknown key", key);
             return NULL;
         }
     }
@@ -120,7 +106,7 @@ struct rts_model *rts_linear_load(json_t *doc, struct rts_errbuf *eb)
     if (!low || !layer || json_object_del(low, "coef") != 0 ||
         json_object_del(low, "intercept") != 0 ||
         json_object_set_new(low, "layers", json_pack("[O]", layer)) != 0) {
-        bad(eb, RTS_ERR_NOMEM, "out of memory");
+        rts_model_bad(eb, RTS_ERR_NOMEM, "out of memory");
         goto out;
     }
     m = rts_mlp_load(low, eb);

@@ -17,7 +17,6 @@
  * stack scratch and never allocate. The object is immutable after load.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,41 +184,7 @@ static const struct rts_model_ops linear_ops = {
 
 /* ---- load ------------------------------------------------------------- */
 
-/* Fill @eb and return -1, so that checks read `return bad(eb, ...);`. */
-static int bad(struct rts_errbuf *eb, enum rts_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int bad(struct rts_errbuf *eb, enum rts_err code, const char *fmt, ...)
-{
-    char msg[sizeof(eb->msg)];
-    va_list ap;
 
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    rts_errf(eb, code, 0, 0, "%s", msg);
-    return -1;
-}
-
-static const char *kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "?";
-}
 
 /* A required member of @obj; NULL with "@path.@key: required" if absent. */
 static json_t *member(json_t *obj, const char *path, const char *key, struct rts_errbuf *eb)
@@ -256,20 +221,20 @@ static int numbers(const json_t *arr, size_t n, double *dst, const char *path, c
                    struct rts_errbuf *eb)
 {
     if (!json_is_array(arr)) {
-        return bad(eb, RTS_ERR_PARSE, "%s: expected an array of %zu numbers%s, got %s", path, n,
-                   what, kind(arr));
+        return rts_model_bad(eb, RTS_ERR_PARSE, "%s: expected an array of %zu numbers%s, got %s", path, n,
+                   what, rts_model_json_kind(arr));
     }
     if (json_array_size(arr) != n) {
-        return bad(eb, RTS_ERR_PARSE, "%s: expected %zu numbers%s, got %zu", path, n, what,
+        return rts_model_bad(eb, RTS_ERR_PARSE, "%s: expected %zu numbers%s, got %zu", path, n, what,
                    json_array_size(arr));
     }
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(arr, i);
         if (!json_is_number(v)) {
-            return bad(eb, RTS_ERR_PARSE, "%s[%zu]: expected a number, got %s", path, i, kind(v));
+            return rts_model_bad(eb, RTS_ERR_PARSE, "%s[%zu]: expected a number, got %s", path, i, rts_model_json_kind(v));
         }
         if (!isfinite(json_number_value(v))) {
-            return bad(eb, RTS_ERR_PARSE, "%s[%zu]: not a finite number", path, i);
+            return rts_model_bad(eb, RTS_ERR_PARSE, "%s[%zu]: not a finite number", path, i);
         }
         if (dst) {
             dst[i] = json_number_value(v);
@@ -300,14 +265,14 @@ static int load_header(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
     } else if (json_is_string(fmt) && strcmp(json_string_value(fmt), "linear-json") == 0) {
         net->base.ops = &linear_ops;
     } else {
-        return bad(eb, RTS_ERR_PARSE, "format: expected \"mlp-json\"");
+        return rts_model_bad(eb, RTS_ERR_PARSE, "format: expected \"mlp-json\"");
     }
     ver = member(doc, "", "version", eb);
     if (!ver) {
         return -1;
     }
     if (!json_is_integer(ver) || json_integer_value(ver) != 1) {
-        return bad(eb, RTS_ERR_PARSE, "version: expected 1 (the only version this rtscore reads)");
+        return rts_model_bad(eb, RTS_ERR_PARSE, "version: expected 1 (the only version this rtscore reads)");
     }
     return 0;
 }
@@ -321,20 +286,20 @@ static int load_features(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
         return -1;
     }
     if (!json_is_array(arr) || json_array_size(arr) == 0) {
-        return bad(eb, RTS_ERR_PARSE, "features: expected a non-empty array of names");
+        return rts_model_bad(eb, RTS_ERR_PARSE, "features: expected a non-empty array of names");
     }
     n = json_array_size(arr);
     if (n > MLP_MAX_FEATURES) {
-        return bad(eb, RTS_ERR_LIMIT, "features: %zu names, at most %d", n, MLP_MAX_FEATURES);
+        return rts_model_bad(eb, RTS_ERR_LIMIT, "features: %zu names, at most %d", n, MLP_MAX_FEATURES);
     }
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(arr, i);
         if (!json_is_string(v) || json_string_length(v) == 0) {
-            return bad(eb, RTS_ERR_PARSE, "features[%zu]: expected a non-empty name", i);
+            return rts_model_bad(eb, RTS_ERR_PARSE, "features[%zu]: expected a non-empty name", i);
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(json_string_value(v), json_string_value(json_array_get(arr, j))) == 0) {
-                return bad(eb, RTS_ERR_PARSE,
+                return rts_model_bad(eb, RTS_ERR_PARSE,
                            "features[%zu]: \"%s\" already named at features[%zu]", i,
                            json_string_value(v), j);
             }
@@ -342,13 +307,13 @@ static int load_features(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
     }
     net->base.feature_names = calloc(n, sizeof(char *));
     if (!net->base.feature_names) {
-        return bad(eb, RTS_ERR_NOMEM, "out of memory");
+        return rts_model_bad(eb, RTS_ERR_NOMEM, "out of memory");
     }
     net->base.nfeatures = n; /* rts_model_free_common frees what was copied */
     for (size_t i = 0; i < n; i++) {
         net->base.feature_names[i] = strdup(json_string_value(json_array_get(arr, i)));
         if (!net->base.feature_names[i]) {
-            return bad(eb, RTS_ERR_NOMEM, "out of memory");
+            return rts_model_bad(eb, RTS_ERR_NOMEM, "out of memory");
         }
     }
     return 0;
@@ -364,7 +329,7 @@ static int load_missing(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
         return -1;
     }
     if (!json_is_object(obj)) {
-        return bad(eb, RTS_ERR_PARSE, "missing: expected an object like {\"strategy\": \"zero\"}");
+        return rts_model_bad(eb, RTS_ERR_PARSE, "missing: expected an object like {\"strategy\": \"zero\"}");
     }
     if (known_keys(obj, "missing", keys, eb) != 0 ||
         !(st = member(obj, "missing", "strategy", eb))) {
@@ -375,7 +340,7 @@ static int load_missing(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
         i++;
     }
     if (!json_is_string(st) || !strategies[i]) {
-        return bad(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                    "missing.strategy: expected zero, mean, median, constant or "
                    "most_frequent");
     }
@@ -390,7 +355,7 @@ static int load_missing(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
         }
         for (size_t j = 0; j < n; j++) {
             if (net->fill[j] != 0.0) {
-                return bad(eb, RTS_ERR_PARSE,
+                return rts_model_bad(eb, RTS_ERR_PARSE,
                            "missing.values[%zu]: strategy zero needs 0, got %.17g", j,
                            net->fill[j]);
             }
@@ -413,7 +378,7 @@ static int load_standardize(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
         return 0; /* optional */
     }
     if (!json_is_object(obj)) {
-        return bad(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                    "standardize: expected an object {\"mean\": [...], \"scale\": [...]}");
     }
     if (known_keys(obj, "standardize", keys, eb) != 0 ||
@@ -430,7 +395,7 @@ static int load_standardize(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
     }
     for (size_t j = 0; j < n; j++) {
         if (net->scale[j] == 0.0) {
-            return bad(eb, RTS_ERR_PARSE, "standardize.scale[%zu]: must not be 0", j);
+            return rts_model_bad(eb, RTS_ERR_PARSE, "standardize.scale[%zu]: must not be 0", j);
         }
     }
     return 0;
@@ -457,25 +422,25 @@ static int load_layer(json_t *v, size_t l, size_t nin, struct mlp_layer *ly, str
 
     snprintf(path, sizeof(path), "layers[%zu]", l);
     if (!json_is_object(v)) {
-        return bad(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                    "%s: expected an object {\"weights\", \"bias\", \"activation\"}, got %s", path,
-                   kind(v));
+                   rts_model_json_kind(v));
     }
     if (known_keys(v, path, keys, eb) != 0 || !(w = member(v, path, "weights", eb)) ||
         !(b = member(v, path, "bias", eb)) || !(act = member(v, path, "activation", eb))) {
         return -1;
     }
     if (parse_act(act, hidden_acts, sizeof(hidden_acts) / sizeof(hidden_acts[0]), &ly->act) != 0) {
-        return bad(eb, RTS_ERR_PARSE, "%s.activation: expected relu, tanh, logistic or identity",
+        return rts_model_bad(eb, RTS_ERR_PARSE, "%s.activation: expected relu, tanh, logistic or identity",
                    path);
     }
     if (!json_is_array(w) || json_array_size(w) == 0) {
-        return bad(eb, RTS_ERR_PARSE,
+        return rts_model_bad(eb, RTS_ERR_PARSE,
                    "%s.weights: expected a non-empty array of rows (one per unit)", path);
     }
     nout = json_array_size(w);
     if (nout > MLP_MAX_UNITS) {
-        return bad(eb, RTS_ERR_LIMIT, "%s.weights: %zu units, at most %d", path, nout,
+        return rts_model_bad(eb, RTS_ERR_LIMIT, "%s.weights: %zu units, at most %d", path, nout,
                    MLP_MAX_UNITS);
     }
     ly->nin = nin;
@@ -507,11 +472,11 @@ static int load_layers(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
         return -1;
     }
     if (!json_is_array(arr) || json_array_size(arr) == 0) {
-        return bad(eb, RTS_ERR_PARSE, "layers: expected a non-empty array of layers");
+        return rts_model_bad(eb, RTS_ERR_PARSE, "layers: expected a non-empty array of layers");
     }
     n = json_array_size(arr);
     if (n > MLP_MAX_LAYERS) {
-        return bad(eb, RTS_ERR_LIMIT, "layers: %zu layers, at most %d", n, MLP_MAX_LAYERS);
+        return rts_model_bad(eb, RTS_ERR_LIMIT, "layers: %zu layers, at most %d", n, MLP_MAX_LAYERS);
     }
     for (size_t l = 0; l < n; l++) {
         net->nlayers = l + 1; /* mlp_free frees what this layer allocated */
@@ -532,7 +497,7 @@ static int load_objective(json_t *doc, struct mlp *net, struct rts_errbuf *eb)
         return -1;
     }
     if (parse_act(obj, objectives, sizeof(objectives) / sizeof(objectives[0]), &net->out) != 0) {
-        return bad(eb, RTS_ERR_PARSE, "objective: expected logistic, softmax or identity");
+        return rts_model_bad(eb, RTS_ERR_PARSE, "objective: expected logistic, softmax or identity");
     }
     snprintf(net->base.objective, sizeof(net->base.objective), "%s", act_name(net->out));
     return 0;

@@ -4,6 +4,8 @@
  */
 #include "model/model.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +75,38 @@ void rts_model_unref(struct rts_model *m)
 {
     if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
         m->ops->free(m);
+    }
+}
+
+int rts_model_bad(struct rts_errbuf *eb, enum rts_err code, const char *fmt, ...)
+{
+    char msg[sizeof(eb->msg)];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    rts_errf(eb, code, 0, 0, "%s", msg);
+    return -1;
+}
+
+const char *rts_model_json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 

@@ -36,6 +36,14 @@ struct rts_model *rts_gbt_load(json_t *doc, struct rts_errbuf *eb);
 struct rts_model *rts_linear_load(json_t *doc, struct rts_errbuf *eb);
 struct rts_model *rts_mlp_load(json_t *doc, struct rts_errbuf *eb);
 
+/* For the loaders' checks: fill @eb (code @code, the formatted message) and
+ * return -1, so that a check reads `return rts_model_bad(eb, ...);`. */
+int rts_model_bad(struct rts_errbuf *eb, enum rts_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "an object", "an array", "a string", "a number", "a boolean" or "null":
+ * what a loader found where it expected something else. */
+const char *rts_model_json_kind(const json_t *v);
+
 /* Frees feature_names (the loaders' free ops call it). */
 void rts_model_free_common(struct rts_model *m);
 
