@@ -1,23 +1,26 @@
 # The README's front door. Everything real lives in CMake; this file only
 # names the common jobs.  `make` builds build/rtscore (dev preset, -O2 -g).
-.PHONY: all build deps test test-full demo bench fuzz format check-src clean train
+.PHONY: all build deps deps-test test test-full demo bench fuzz format check-src clean train
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
+deps-test:
+	@bash scripts/install-deps.sh --test
+
 build:
 	@[ -f build/build.ninja ] || cmake --preset dev >/dev/null
 	@cmake --build --preset dev
 
 # Installs what is missing, builds with ASan+UBSan, runs every quick test.
-test: deps
+test: deps-test
 	@[ -f build-asan/build.ninja ] || cmake --preset asan >/dev/null
 	@cmake --build --preset asan
 	@bash scripts/run-tests.sh build-asan quick
 
-test-full: deps
+test-full: deps-test
 	@[ -f build-asan/build.ninja ] || cmake --preset asan >/dev/null
 	@cmake --build --preset asan
 	@bash scripts/run-tests.sh build-asan 'quick|full'
@@ -27,10 +30,10 @@ demo: deps build
 	@./build/rtscore demo
 
 # Trains the fraud model bundles (examples/fraud/model, model-logistic) from backfill output.
-train: build
+train: deps-test build
 	@/usr/bin/python3 train/train_fraud.py --out examples/fraud
 
-bench:
+bench: deps-test
 	@[ -f build-release/build.ninja ] || cmake --preset release >/dev/null
 	@cmake --build --preset release
 	@bash scripts/run-bench.sh build-release

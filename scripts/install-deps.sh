@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rtscore needs, only those missing. Idempotent:
-# a second run installs nothing and touches no package list.
+# a run with nothing missing installs nothing and touches no package list.
+#   install-deps.sh          build + runtime (make, make demo)
+#   install-deps.sh --test   also what the tests and benchmarks use (make test)
 set -euo pipefail
 
 PKGS=(
@@ -8,10 +10,14 @@ PKGS=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   # runtime libraries
   libyaml-dev libxxhash-dev libjansson-dev
-  # model parity tests (trained in the test by the real libraries) and the
-  # XGBoost C API for the model benchmark
-  python3 python3-numpy python3-sklearn python3-xgboost python3-yaml libxgboost-dev
 )
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=(
+    # model parity tests (models trained inside the test by the real
+    # libraries), make train, and the XGBoost C API for bench_model
+    python3 python3-numpy python3-sklearn python3-xgboost python3-yaml libxgboost-dev
+  )
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
