@@ -150,14 +150,35 @@ static const struct rts_opt rule_opts_table[] = {
 
 struct model_opts {
     const char *path;
-    const struct rts_conf_node *batch, *timeout;
+    const struct rts_conf_node *batch, *breaker;
+    int64_t timeout_us;
 };
 
 static const struct rts_opt model_opts_table[] = {
     RTS_OPT_STR_REQ("path", offsetof(struct model_opts, path),
                     "bundle folder (model.json + manifest.yaml), from the working directory"),
     RTS_OPT_NODE("batch", offsetof(struct model_opts, batch), "micro-batching (not yet)"),
-    RTS_OPT_NODE("timeout", offsetof(struct model_opts, timeout), "circuit breaker (not yet)"),
+    RTS_OPT_DURATION("timeout", "0", offsetof(struct model_opts, timeout_us),
+                     "a model call slower than this counts as a failure for the circuit "
+                     "breaker; 0 = no breaker"),
+    RTS_OPT_NODE("breaker", offsetof(struct model_opts, breaker),
+                 "circuit breaker settings (with timeout)"),
+    RTS_OPT_END,
+};
+
+static const struct rts_opt breaker_opts_table[] = {
+    RTS_OPT_DURATION("window", "10s", offsetof(struct rts_breaker_conf, window_us),
+                     "rolling window over which failures are counted"),
+    RTS_OPT_INT("min_calls", "20", offsetof(struct rts_breaker_conf, min_calls),
+                "calls in the window before it may open"),
+    RTS_OPT_DOUBLE("failure_ratio", "0.5", offsetof(struct rts_breaker_conf, failure_ratio),
+                   "share of failed or slow calls that opens it"),
+    RTS_OPT_DURATION("open_for", "5s", offsetof(struct rts_breaker_conf, open_us),
+                     "how long it stays open before probing (doubles on a failed probe)"),
+    RTS_OPT_DURATION("max_open", "60s", offsetof(struct rts_breaker_conf, max_open_us),
+                     "the longest it stays open"),
+    RTS_OPT_INT("probes", "3", offsetof(struct rts_breaker_conf, probes),
+                "trial calls when half-open; that many successes close it"),
     RTS_OPT_END,
 };
 
@@ -769,13 +790,22 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
         if (rts_opt_apply(model_opts_table, t.model, "model", NULL, &mo, eb)) {
             goto fail;
         }
-        if (mo.batch || mo.timeout) {
-            rts_conf_errf(eb, mo.batch ? mo.batch : mo.timeout, "model",
-                          "%s is not available in this build yet (every event is scored on its "
-                          "own, with no circuit breaker); remove it", mo.batch ? "batch" : "timeout");
+        if (mo.batch) {
+            rts_conf_errf(eb, mo.batch, "model",
+                          "batch is not available in this build yet (every event is scored on "
+                          "its own); remove it");
+            goto fail;
+        }
+        if (mo.breaker && !mo.timeout_us) {
+            rts_conf_errf(eb, mo.breaker, "model.breaker", "needs model.timeout");
+            goto fail;
+        }
+        if (rts_opt_apply(breaker_opts_table, mo.breaker, "model.breaker", NULL, &c->breaker,
+                          eb)) {
             goto fail;
         }
         c->model_path = mo.path;
+        c->model_timeout_us = mo.timeout_us;
     }
     if (!t.fallback) {
         rts_errf(eb, RTS_ERR_INVAL, 0, 0,
@@ -881,6 +911,9 @@ enum rts_err rts_pipeline_conf_doc(struct rts_buf *out)
                       rule_opts_table);
     rc |= doc_section(out, "model", "The model that gives the score (docs/MODELS.md).",
                       model_opts_table);
+    rc |= doc_section(out, "model.breaker",
+                      "While it is open, events are scored by fallback.score (path: fallback).",
+                      breaker_opts_table);
     rc |= doc_section(out, "fallback", "The score when no model serves.", fallback_opts_table);
     rc |= doc_section(out, "alerts", "Score records that also go to an alert sink.",
                       alerts_opts_table);

@@ -80,6 +80,12 @@ struct rts_pipeline_conf {
     struct rts_rule_conf *rules;
     size_t nrules;
     const char *model_path; /* bundle folder; NULL = score with fallback.score */
+    int64_t model_timeout_us; /* a slower model call counts as a failure; 0 = no breaker */
+    struct rts_breaker_conf {
+        int64_t window_us, open_us, max_open_us;
+        int64_t min_calls, probes;
+        double failure_ratio;
+    } breaker;
     struct rts_conf_expr fallback_score;
     struct rts_sink_conf sink, alerts, dlq;
     struct rts_conf_expr alerts_when;

@@ -73,7 +73,7 @@ struct worker {
     struct rts_ring *ring;
     struct rts_eval ev;
     struct outbuf scores, alerts;
-    uint64_t scored, alerts_n;
+    uint64_t scored, alerts_n, by_fallback;
     uint64_t *by_rule;
     uint64_t budget[RTS_STAGE__COUNT];
     struct rts_hist hist[RTS_STAGE__COUNT];
@@ -375,7 +375,7 @@ static void worker_event(struct worker *w, const struct qhdr *q)
     w->ev.stage_ns[RTS_STAGE_TOTAL] = t3 - q->ingest_ns;
     for (int s = 0; s < RTS_STAGE__COUNT; s++) {
         if (s == RTS_STAGE_DECODE || s == RTS_STAGE_LOOKUP ||
-            (s == RTS_STAGE_MODEL && !p->bundle)) {
+            (s == RTS_STAGE_MODEL && !w->ev.by_model)) {
             continue; /* measured elsewhere, or not a stage of this pipeline */
         }
         rts_hist_add(&w->hist[s], w->ev.stage_ns[s]);
@@ -385,6 +385,9 @@ static void worker_event(struct worker *w, const struct qhdr *q)
     }
     BUMP(w->by_rule[w->ev.rule + 1], 1);
     BUMP(w->scored, 1);
+    if (p->bundle && !w->ev.by_model) {
+        BUMP(w->by_fallback, 1); /* the model's circuit was open */
+    }
 }
 
 static void worker_flush(struct worker *w)
@@ -700,6 +703,7 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
         struct rts_feature_stats fs;
 
         s->scored += LOAD(w->scored);
+        s->by_fallback += LOAD(w->by_fallback);
         s->alerts += LOAD(w->alerts_n);
         for (size_t r = 0; s->by_rule && r < nr; r++) {
             s->by_rule[r] += LOAD(w->by_rule[r]);
@@ -847,6 +851,19 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
         fprintf(out, "%s no rule matched %llu", nl ? "," : "", (unsigned long long)s.by_rule[0]);
     }
     fprintf(out, "\n");
+    if (d->p->bundle) {
+        fprintf(out, "  model      %s scored %llu, the fallback %llu", d->p->bundle->label,
+                (unsigned long long)(s.scored - s.by_fallback),
+                (unsigned long long)s.by_fallback);
+        if (d->p->breaker) {
+            struct rts_breaker_stats bs;
+            rts_breaker_stats(d->p->breaker, &bs);
+            fprintf(out, "; circuit %s, opened %llu times",
+                    rts_breaker_state_name(rts_breaker_state(d->p->breaker)),
+                    (unsigned long long)bs.transitions[RTS_BREAKER_CLOSED_OPEN]);
+        }
+        fprintf(out, "\n");
+    }
     if (d->alerts.ops) {
         fprintf(out, "  alerts     %llu\n", (unsigned long long)s.alerts);
     }

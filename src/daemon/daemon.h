@@ -52,6 +52,7 @@ enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb);
 struct rts_daemon_stats {
     double elapsed_s;
     uint64_t in, scored, dlq, shed, alerts;
+    uint64_t by_fallback; /* scored by the fallback while the model's circuit was open */
     uint64_t dlq_by_reason[RTS_DLQ__COUNT];
     uint64_t *by_rule; /* nrules + 1 entries: [0] no rule matched, [i+1] rule i */
     uint64_t budget_exceeded[RTS_STAGE__COUNT];

@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "core/fmt.h"
+#include "core/log.h"
 #include "core/text.h"
 #include "expr/expr.h"
 
@@ -76,6 +77,47 @@ static char *json_quoted(const char *pre, const char *s, const char *post)
     return out;
 }
 
+static void on_breaker(void *arg, const struct rts_breaker *b, enum rts_breaker_state from,
+                       enum rts_breaker_state to, uint64_t now_ns)
+{
+    (void)arg;
+    (void)now_ns;
+    rts_log(to == RTS_BREAKER_OPEN ? RTS_LOG_WARN : RTS_LOG_INFO, "circuit breaker",
+            "dependency=%s from=%s to=%s", rts_breaker_name(b), rts_breaker_state_name(from),
+            rts_breaker_state_name(to));
+}
+
+static enum rts_err make_breaker(struct rts_pipeline *p, struct rts_errbuf *eb)
+{
+    const struct rts_pipeline_conf *c = p->conf;
+    struct rts_breaker_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.window_ms = (uint32_t)(c->breaker.window_us / 1000);
+    o.min_calls = (uint32_t)c->breaker.min_calls;
+    o.failure_ratio = c->breaker.failure_ratio;
+    o.timeout_ns = (uint64_t)c->model_timeout_us * 1000;
+    o.open_ms = (uint32_t)(c->breaker.open_us / 1000);
+    o.max_open_ms = (uint32_t)(c->breaker.max_open_us / 1000);
+    o.probe_calls = (uint32_t)c->breaker.probes;
+    o.on_transition = on_breaker;
+    if (c->breaker.window_us < 1000 || c->breaker.open_us < 1000 || c->breaker.min_calls < 1 ||
+        c->breaker.probes < 1 || c->breaker.window_us / 1000 > UINT32_MAX ||
+        c->breaker.max_open_us / 1000 > UINT32_MAX) {
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0,
+                        "model.breaker: window and open_for >= 1ms, min_calls and probes >= 1");
+    }
+    if (o.max_open_ms < o.open_ms) {
+        o.max_open_ms = o.open_ms;
+    }
+    p->breaker = rts_breaker_new("model", &o, eb);
+    if (!p->breaker) {
+        rts_err_prefix(eb, "model.breaker");
+        return RTS_ERR_INVAL;
+    }
+    return RTS_ERR_OK;
+}
+
 /* Load the bundle and find each model input among the pipeline's fields and
  * features, by name. */
 static enum rts_err load_model(struct rts_pipeline *p, struct rts_errbuf *eb)
@@ -109,7 +151,7 @@ static enum rts_err load_model(struct rts_pipeline *p, struct rts_errbuf *eb)
         }
         p->model_slots[i] = slot;
     }
-    return RTS_ERR_OK;
+    return p->conf->model_timeout_us ? make_breaker(p, eb) : RTS_ERR_OK;
 }
 
 struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts_errbuf *eb)
@@ -199,6 +241,7 @@ void rts_pipeline_free(struct rts_pipeline *p)
     rts_expr_free(p->alert_when);
     rts_features_free(p->features);
     rts_bundle_free(p->bundle);
+    rts_breaker_free(p->breaker);
     free(p->model_slots);
     rts_pipeline_conf_free(p->conf);
     free(p);
@@ -260,7 +303,8 @@ void rts_pipeline_eval(const struct rts_pipeline *p, struct rts_eval *e,
         e->end_ns = t1;
         return;
     }
-    if (p->bundle) {
+    e->by_model = p->bundle && (!p->breaker || rts_breaker_allow(p->breaker, t1));
+    if (e->by_model) {
         for (size_t i = 0; i < p->bundle->nfeatures; i++) {
             e->mx[i] = (float)fr[p->model_slots[i]].num; /* NaN stays NaN: missing */
         }
@@ -268,9 +312,14 @@ void rts_pipeline_eval(const struct rts_pipeline *p, struct rts_eval *e,
         fr[p->slot_score].num = (double)e->my[0];
         tm = rts_now_ns();
         e->stage_ns[RTS_STAGE_MODEL] = tm - t1;
+        if (p->breaker) {
+            rts_breaker_record(p->breaker, tm, 1, tm - t1); /* slow counts as failed */
+        }
         t1 = tm;
     } else {
+        /* no model, or its circuit is open: the rule-based score */
         fr[p->slot_score] = rts_expr_eval(p->fallback, fr);
+        e->stage_ns[RTS_STAGE_MODEL] = 0;
     }
     fr[p->slot_decision].str.p = NULL;
     fr[p->slot_decision].str.n = 0;
@@ -351,7 +400,7 @@ size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_
     } else {
         PUT_LIT("null,\"reasons\":[]");
     }
-    if (p->bundle) {
+    if (e->by_model) {
         PUT_LIT(",\"model\":\"");
         memcpy(buf + o, p->bundle->label, strlen(p->bundle->label));
         o += strlen(p->bundle->label);

@@ -20,6 +20,7 @@
 #include "daemon/config.h"
 #include "event/decode.h"
 #include "feature/engine.h"
+#include "guard/breaker.h"
 #include "model/bundle.h"
 
 struct rts_pipeline {
@@ -33,6 +34,7 @@ struct rts_pipeline {
     struct rts_expr *alert_when; /* NULL without alerts */
     struct rts_bundle *bundle;   /* NULL: the score is fallback.score */
     int *model_slots;            /* frame slot of each model input, model order */
+    struct rts_breaker *breaker; /* with model.timeout: open = score by fallback */
     char **feature_keys;         /* "\"name\":" for emit_features, pre-escaped */
 };
 
@@ -57,6 +59,7 @@ struct rts_eval {
     uint64_t stage_ns[RTS_STAGE__COUNT];
     uint64_t end_ns;     /* clock when rts_pipeline_eval returned */
     int features_only;   /* backfill: no score, no rules */
+    int by_model;        /* the last score came from the model (else the fallback) */
     float *mx, *my;      /* model input row and outputs */
 };
 

@@ -5,10 +5,13 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
+#include "core/clock.h"
 #include "daemon/pipeline.h"
+#include "model/model_int.h"
 #include "test.h"
 
 static const char *base_yaml =
@@ -348,6 +351,122 @@ TEST(model_feature_not_in_pipeline)
     free(yaml);
 }
 
+/* A test-only model: calls [slow_from, slow_to) take slow_ns (longer than
+ * the pipeline's model.timeout), the others return at once. */
+struct fault_model {
+    struct rts_model base;
+    int calls, slow_from, slow_to;
+    uint64_t slow_ns;
+};
+
+static void fault_predict(const struct rts_model *m, const float *x, size_t n, float *y)
+{
+    struct fault_model *f = (struct fault_model *)(uintptr_t)m;
+    int call = f->calls++;
+
+    (void)x;
+    if (call >= f->slow_from && call < f->slow_to) {
+        uint64_t t0 = rts_now_ns();
+        while (rts_now_ns() - t0 < f->slow_ns) {
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        y[i] = 0.25f;
+    }
+}
+
+static void fault_free(struct rts_model *m)
+{
+    free(m);
+}
+
+static const struct rts_model_ops fault_ops = {"test-fault", fault_predict, fault_free};
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Feed @n events; returns how many the model scored (the rest: fallback). */
+static int feed_n(struct runner *r, int n, int *next_id)
+{
+    int by_model = 0;
+
+    for (int i = 0; i < n; i++) {
+        char json[160];
+        snprintf(json, sizeof(json),
+                 "{\"id\":\"%d\",\"k\":\"a\",\"ts\":%lld,\"amount\":10}", *next_id,
+                 1700000000000LL + *next_id);
+        (*next_id)++;
+        feed(r, json);
+        by_model += r->e.by_model;
+        /* the fallback says min(1, 10 / 100) = 0.1, the model 0.25 */
+        CHECK_NEAR(r->e.frame[r->p->slot_score].num, r->e.by_model ? 0.25 : 0.1, 1e-6);
+    }
+    return by_model;
+}
+
+TEST(model_circuit_breaker)
+{
+    struct rts_errbuf eb = {0};
+    struct runner *r = calloc(1, sizeof(*r));
+    const char *dir = write_bundle("amount, c5m");
+    size_t n = strlen(base_yaml) + 256;
+    char *yaml = malloc(n);
+    struct fault_model *f = calloc(1, sizeof(*f));
+    struct rts_breaker_stats bs;
+    int id = 1;
+
+    snprintf(yaml, n,
+             "%smodel: {path: %s, timeout: 1ms, breaker: {window: 10s, min_calls: 5, "
+             "failure_ratio: 0.5, open_for: 100ms, max_open: 1s, probes: 2}}\n",
+             base_yaml, dir);
+    r->p = build(yaml, &eb);
+    CHECK(r->p != NULL && r->p->breaker != NULL);
+    if (!r->p) {
+        fprintf(stderr, "%s\n", eb.msg);
+        goto out;
+    }
+    /* the real bundle's model gives way to the fault-injecting one */
+    f->base = *r->p->bundle->model;
+    f->base.ops = &fault_ops;
+    f->base.feature_names = NULL;
+    atomic_init(&f->base.refs, 1);
+    f->slow_from = 5;
+    f->slow_to = 11;
+    f->slow_ns = 3000000; /* 3 ms: slower than the 1 ms timeout */
+    rts_model_unref(r->p->bundle->model);
+    r->p->bundle->model = &f->base;
+    CHECK_INT(rts_eval_init(&r->e, r->p, 10, &eb), RTS_ERR_OK);
+
+    CHECK_INT(feed_n(r, 5, &id), 5);                      /* calls 0-4 fast: closed */
+    CHECK_INT(feed_n(r, 5, &id), 5);                      /* calls 5-9 slow: 5 of 10 fail */
+    CHECK_INT(rts_breaker_state(r->p->breaker), RTS_BREAKER_OPEN);
+    CHECK_INT(feed_n(r, 20, &id), 0);                     /* open: all by the fallback */
+    CHECK_INT(f->calls, 10);                              /* the model was not called */
+    sleep_ms(120);
+    CHECK_INT(feed_n(r, 1, &id), 1);                      /* half-open probe: call 10, slow */
+    CHECK_INT(rts_breaker_state(r->p->breaker), RTS_BREAKER_OPEN); /* reopened, for 200 ms */
+    sleep_ms(50);
+    CHECK_INT(feed_n(r, 3, &id), 0);                      /* still open (backoff) */
+    sleep_ms(200);
+    CHECK_INT(feed_n(r, 2, &id), 2);                      /* probes: calls 11, 12 fast */
+    CHECK_INT(rts_breaker_state(r->p->breaker), RTS_BREAKER_CLOSED);
+    CHECK_INT(feed_n(r, 10, &id), 10);                    /* closed again */
+    rts_breaker_stats(r->p->breaker, &bs);
+    CHECK_INT(bs.transitions[RTS_BREAKER_CLOSED_OPEN], 1);
+    CHECK_INT(bs.transitions[RTS_BREAKER_OPEN_HALF_OPEN], 2);
+    CHECK_INT(bs.transitions[RTS_BREAKER_HALF_OPEN_OPEN], 1);
+    CHECK_INT(bs.transitions[RTS_BREAKER_HALF_OPEN_CLOSED], 1);
+    rts_eval_fini(&r->e);
+    rts_pipeline_free(r->p);
+out:
+    remove_bundle(dir);
+    free(yaml);
+    free(r);
+}
+
 /* Replace the first occurrence of @from in base_yaml by @to. */
 static char *variant(const char *from, const char *to)
 {
@@ -464,6 +583,7 @@ int main(void)
     RUN(late_events_and_ttl);
     RUN(model_scores);
     RUN(model_feature_not_in_pipeline);
+    RUN(model_circuit_breaker);
     RUN(config_errors);
     RUN(score_record);
     RUN(dlq_record);
