@@ -705,34 +705,32 @@ static int parse_not(struct parser *ps)
     return x < 0 ? -1 : mk_logic(ps, TK_NOT, pos, &x, 1);
 }
 
-static int parse_and(struct parser *ps)
+/* A left-associative chain of @tok (and, or) over operands parsed by @sub,
+ * the next tighter level. */
+static int parse_logic_chain(struct parser *ps, enum rts_expr_tk tok,
+                             int (*sub)(struct parser *))
 {
-    int a = parse_not(ps);
+    int a = sub(ps);
 
-    while (a >= 0 && ps->cur.kind == TK_AND) {
+    while (a >= 0 && ps->cur.kind == tok) {
         uint32_t pos = ps->cur.pos;
         int kids[2] = {a, -1};
 
         advance(ps);
-        kids[1] = parse_not(ps);
-        a = kids[1] < 0 ? -1 : mk_logic(ps, TK_AND, pos, kids, 2);
+        kids[1] = sub(ps);
+        a = kids[1] < 0 ? -1 : mk_logic(ps, tok, pos, kids, 2);
     }
     return a;
 }
 
+static int parse_and(struct parser *ps)
+{
+    return parse_logic_chain(ps, TK_AND, parse_not);
+}
+
 static int parse_or(struct parser *ps)
 {
-    int a = parse_and(ps);
-
-    while (a >= 0 && ps->cur.kind == TK_OR) {
-        uint32_t pos = ps->cur.pos;
-        int kids[2] = {a, -1};
-
-        advance(ps);
-        kids[1] = parse_and(ps);
-        a = kids[1] < 0 ? -1 : mk_logic(ps, TK_OR, pos, kids, 2);
-    }
-    return a;
+    return parse_logic_chain(ps, TK_OR, parse_and);
 }
 
 /* or-expr ['?' cond ':' cond]: the full expression, one nesting level */
