@@ -9,13 +9,16 @@ PKGS=(
   # build
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   # runtime libraries
-  libyaml-dev libxxhash-dev libjansson-dev
+  libyaml-dev libxxhash-dev libjansson-dev librdkafka-dev libhiredis-dev libmicrohttpd-dev
+  libsystemd-dev
 )
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(
     # model parity tests (models trained inside the test by the real
     # libraries), make train, and the XGBoost C API for bench_model
     python3 python3-numpy python3-sklearn python3-xgboost python3-yaml libxgboost-dev
+    # servers and clients the integration tests start or talk to
+    redis-server kcat prometheus
   )
 fi
 

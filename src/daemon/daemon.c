@@ -49,6 +49,7 @@ struct sink_inst {
     void *ctx;
     const char *path; /* config key, for messages */
     int ready;
+    struct rts_sink_env env;
 };
 
 struct outbuf {
@@ -216,7 +217,7 @@ static enum rts_err sink_open(struct sink_inst *s, const struct rts_sink_conf *s
     if (!s->ctx) {
         return RTS_ERR_INVAL;
     }
-    if (s->ops->init(s->ctx, eb)) {
+    if (s->ops->init(s->ctx, &s->env, eb)) {
         return eb ? eb->code : RTS_ERR_IO;
     }
     s->ready = 1;

@@ -58,7 +58,7 @@ static int make_parents(const char *path)
     return 0;
 }
 
-static enum rts_err file_sink_init(void *ctx, struct rts_errbuf *eb)
+static enum rts_err file_sink_init(void *ctx, const struct rts_sink_env *env, struct rts_errbuf *eb)
 {
     struct file_sink *s = ctx;
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (s->append ? O_APPEND : O_TRUNC);
@@ -72,8 +72,8 @@ static enum rts_err file_sink_init(void *ctx, struct rts_errbuf *eb)
         return RTS_ERR_OK;
     }
     if (make_parents(s->path) != 0) {
-        return rts_errf(eb, RTS_ERR_IO, 0, 0, "sink: cannot create the folder of '%s': %s",
-                        s->path, strerror(errno));
+        return rts_errf(eb, RTS_ERR_IO, 0, 0, "sink: cannot create the folder of '%s': %s", s->path,
+                        strerror(errno));
     }
     s->fd = open(s->path, flags, 0644);
     if (s->fd < 0) {

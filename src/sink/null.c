@@ -14,7 +14,7 @@ static const struct rts_opt null_sink_opts[] = {
     RTS_OPT_END,
 };
 
-static enum rts_err null_sink_init(void *ctx, struct rts_errbuf *eb)
+static enum rts_err null_sink_init(void *ctx, const struct rts_sink_env *env, struct rts_errbuf *eb)
 {
     (void)ctx;
     (void)eb;

@@ -19,9 +19,11 @@
 #include "event/value.h"
 
 struct rts_rec {
-    uint32_t off, len;   /* the record's bytes in batch->buf, '\n' included */
-    struct rts_str key;  /* message key (the event key) */
-    struct rts_str id;   /* event id */
+    uint32_t off, len;    /* the record's bytes in batch->buf, '\n' included */
+    struct rts_str key;   /* message key (the event key) */
+    struct rts_str id;    /* event id */
+    struct rts_str model; /* "fraud@3" of the score's model; empty when none */
+    uint64_t token;       /* the source's acknowledgement token; 0 = none */
 };
 
 struct rts_batch {
@@ -33,12 +35,23 @@ struct rts_batch {
 
 enum rts_sink_status { RTS_SINK_OK, RTS_SINK_RETRY, RTS_SINK_ERROR };
 
+/* What the daemon gives a sink at init. */
+struct rts_sink_env {
+    /* An asynchronous sink (ops->async_ack) calls ack once per record with a
+     * non-zero token when the record is delivered (ok = 1) or has failed for
+     * good (ok = 0; @why says why). A synchronous sink never calls it: the
+     * daemon acknowledges a batch when write() returns OK. Any thread. */
+    void (*ack)(void *arg, uint64_t token, int ok, const char *why);
+    void *ack_arg;
+};
+
 struct rts_sink_ops {
     const char *name;
     const char *description;
     const struct rts_opt *opts;
     size_t ctx_size;
-    enum rts_err (*init)(void *ctx, struct rts_errbuf *eb);
+    int async_ack; /* records are acknowledged through env->ack, not by write() */
+    enum rts_err (*init)(void *ctx, const struct rts_sink_env *env, struct rts_errbuf *eb);
     enum rts_sink_status (*write)(void *ctx, const struct rts_batch *b, struct rts_errbuf *eb);
     enum rts_err (*flush)(void *ctx, struct rts_errbuf *eb); /* everything written is durable */
     void (*fini)(void *ctx);

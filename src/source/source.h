@@ -24,6 +24,14 @@ struct rts_msg {
     int32_t partition; /* -1 when the source has none */
     int64_t offset;    /* line number, sequence number or Kafka offset */
     int truncated;     /* the message was longer than the source's limit */
+    uint64_t token;    /* non-zero: the source waits for this message's outputs (hold/release) */
+};
+
+/* Consumer lag of one partition, for metrics and the progress line. */
+struct rts_lag {
+    const char *topic; /* owned by the source, valid until fini */
+    int32_t partition;
+    int64_t lag; /* messages behind the end of the partition; -1 = not known yet */
 };
 
 enum rts_src_status {
@@ -49,6 +57,23 @@ struct rts_source_ops {
     /* "transactions/3" or a file name: the DLQ record's source is LABEL@OFFSET */
     const char *(*label)(void *ctx);
     void (*fini)(void *ctx);
+
+    /* Optional, for sources that commit offsets (NULL otherwise).
+     * Acknowledgement protocol: a message returned with a non-zero token is
+     * held once (its processing). The daemon adds one hold per output it
+     * emits for it (score, alert, DLQ record), then releases the processing
+     * hold; each sink releases one hold when that output is delivered. The
+     * source commits an offset only when every earlier message of its
+     * partition has no hold left. A token of a partition revoked since must
+     * be accepted and ignored. hold/release: any thread, lock-free. */
+    void (*hold)(void *ctx, uint64_t token, unsigned n);
+    void (*release)(void *ctx, uint64_t token);
+    /* Backpressure: while paused, poll() still serves the group protocol
+     * but returns no messages (max may be 0). Source thread only. */
+    void (*pause)(void *ctx, int paused);
+    /* Lag of up to @max assigned partitions into @out; returns how many.
+     * Any thread. */
+    size_t (*lag)(void *ctx, struct rts_lag *out, size_t max);
 };
 
 extern const struct rts_source_ops rts_source_file;
