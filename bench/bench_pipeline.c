@@ -63,13 +63,20 @@ static const char *yaml_fmt =
     "sink: {type: null}\n"
     "limits: {max_keys: 1000000}\n";
 
+/* the shipped model, found from the working directory or next to the build */
+static const char *model_yaml = "model: {path: examples/fraud/model, batch: {max: 64}}\n";
+static int with_model;
+
 static struct rts_pipeline_conf *make_conf(int workers, long events, long rate)
 {
     char yaml[4096];
     struct rts_errbuf eb = {0};
     struct rts_pipeline_conf *c;
+    int n = snprintf(yaml, sizeof(yaml), yaml_fmt, workers, events, rate);
 
-    snprintf(yaml, sizeof(yaml), yaml_fmt, workers, events, rate);
+    if (with_model) {
+        snprintf(yaml + n, sizeof(yaml) - (size_t)n, "%s", model_yaml);
+    }
     c = rts_pipeline_conf_parse("bench.yaml", yaml, strlen(yaml), &eb);
     if (!c) {
         fprintf(stderr, "bench: %s\n", eb.msg);
@@ -94,10 +101,10 @@ static double run_slice(const struct rts_pipeline *p, struct rts_eval *e, const 
         if (!n) {
             continue;
         }
-        rts_event_view(p->conf->schema, rec, &ev, e->vals);
+        rts_event_view(p->conf->schema, rec, &ev, e->rows[0].vals);
         rts_pipeline_eval(p, e, &ev);
-        *busy_ns += e->stage_ns[RTS_STAGE_FEATURES] + e->stage_ns[RTS_STAGE_RULES];
-        sink += rts_pipeline_format_score(p, e, &ev, 0, 0, out, out_cap);
+        *busy_ns += e->rows[0].features_ns + e->rows[0].rules_ns;
+        sink += rts_pipeline_format_score(p, &e->rows[0], &ev, 0, 0, out, out_cap);
     }
     if (sink == 0) {
         printf("?");
@@ -146,7 +153,7 @@ static void bench_single(long events)
         struct rts_eval e;
         uint64_t busy_cold = 0, busy_warm = 0;
 
-        rts_eval_init(&e, p, 1000000, &eb);
+        rts_eval_init(&e, p, 1000000, 1, &eb);
         cold[run] = (double)events /
                     run_slice(p, &e, text, offs, 0, events, rec, rec_cap, out, out_cap, &busy_cold);
         warm[run] = (double)events / run_slice(p, &e, text, offs, events, total, rec, rec_cap, out,
@@ -176,13 +183,13 @@ static void bench_single(long events)
 }
 
 struct daemon_result {
-    double rate, p50_us, p99_us, worker_ns;
+    double rate, p50_us, p99_us, worker_ns, batch;
 };
 
 static struct daemon_result run_daemon(int workers, long events, long rate, int lookahead)
 {
     struct rts_errbuf eb = {0};
-    struct rts_daemon_opts opts = {0, NULL, !lookahead, 0};
+    struct rts_daemon_opts opts = {0, NULL, !lookahead, 0, NULL};
     struct rts_daemon *d = rts_daemon_new(make_conf(workers, events, rate), &opts, &eb);
     struct rts_daemon_stats s;
     struct daemon_result r;
@@ -200,6 +207,7 @@ static struct daemon_result run_daemon(int workers, long events, long rate, int 
     r.p50_us = (double)rts_hist_quantile(&s.hist[RTS_STAGE_TOTAL], 0.5) / 1e3;
     r.p99_us = (double)rts_hist_quantile(&s.hist[RTS_STAGE_TOTAL], 0.99) / 1e3;
     r.worker_ns = (double)(f->sum + ru->sum + em->sum) / (double)(f->count ? f->count : 1);
+    r.batch = s.batch.count ? (double)s.batch.sum / (double)s.batch.count : 0;
     rts_daemon_stats_fini(&s);
     rts_daemon_free(d);
     return r;
@@ -224,6 +232,32 @@ static void bench_daemon(int workers, long events)
                workers, workers > 1 ? "s" : "", la ? "lookahead on " : "lookahead off",
                bench_median(rate[la], 3), bench_median(wns[la], 3), bench_median(p99[la], 3));
     }
+}
+
+/* E: the same with the shipped model scoring every event, against the
+ * fallback score, interleaved. */
+static void bench_model_on(int workers, long events)
+{
+    double rate[2][3], p99[2][3], batch[3];
+
+    for (int i = 0; i < 3; i++) {
+        for (int m = 0; m < 2; m++) {
+            struct daemon_result r;
+            with_model = m;
+            r = run_daemon(workers, events, 0, 1);
+            rate[m][i] = r.rate;
+            p99[m][i] = r.p99_us;
+            if (m) {
+                batch[i] = r.batch;
+            }
+        }
+    }
+    with_model = 0;
+    printf("E. daemon, %d worker%s, saturated, model fraud (XGBoost, 200 trees, batch max 64): "
+           "%.0f events/s, p99 %.0f us, %.1f events per model call; fallback score instead: "
+           "%.0f events/s, p99 %.0f us (medians of 3)\n",
+           workers, workers > 1 ? "s" : "", bench_median(rate[1], 3), bench_median(p99[1], 3),
+           bench_median(batch, 3), bench_median(rate[0], 3), bench_median(p99[0], 3));
 }
 
 /* C: latency at a fixed offered rate, after a warm-up. The daemon runs in
@@ -256,7 +290,7 @@ static void hist_sub(struct rts_hist *out, const struct rts_hist *end, const str
 static void bench_paced(int workers, long rate, int housekeeper, int warm_s, int measure_s,
                         double *p50, double *p99, double *max_us)
 {
-    struct rts_daemon_opts opts = {0, NULL, 0, !housekeeper};
+    struct rts_daemon_opts opts = {0, NULL, 0, !housekeeper, NULL};
     struct paced_run pr = {0};
     struct rts_daemon_stats a, b;
     struct rts_hist h;
@@ -312,6 +346,8 @@ int main(int argc, char **argv)
     bench_single(events);
     bench_daemon(1, events);
     bench_daemon(2, events);
+    bench_model_on(1, events);
+    bench_model_on(2, events);
     for (int w = 1; w <= 2; w++) {
         double q50[2][3], q99[2][3];
         /* with and without the housekeeper, interleaved: the same noise for both */

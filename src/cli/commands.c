@@ -50,10 +50,10 @@ static int config_error(const struct rts_errbuf *eb)
 
 /* Run a daemon on @conf and print the report; the exit code. */
 static int run_daemon(struct rts_pipeline_conf *conf, int progress, const char *title,
-                      FILE *report)
+                      const char *label, FILE *report)
 {
     struct rts_errbuf eb = {0};
-    struct rts_daemon_opts opts = {progress, title, 0, 0};
+    struct rts_daemon_opts opts = {progress, title, 0, 0, label};
     struct rts_daemon *d;
     enum rts_err rc;
 
@@ -80,9 +80,10 @@ int rts_cmd_run(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"label", required_argument, NULL, OPT_LABEL},
         {NULL, 0, NULL, 0},
     };
-    const char *path = NULL;
+    const char *path = NULL, *label = NULL;
     int progress = isatty(2), c;
     struct rts_errbuf eb = {0};
     struct rts_pipeline_conf *conf;
@@ -104,8 +105,11 @@ int rts_cmd_run(int argc, char **argv)
         case OPT_NO_PROGRESS:
             progress = 0;
             break;
+        case OPT_LABEL:
+            label = optarg;
+            break;
         default:
-            return usage_error("run", "usage: rtscore run -c pipeline.yaml");
+            return usage_error("run", "usage: rtscore run -c pipeline.yaml [--label FIELD]");
         }
     }
     if (!path) {
@@ -115,7 +119,7 @@ int rts_cmd_run(int argc, char **argv)
     if (!conf) {
         return config_error(&eb);
     }
-    return run_daemon(conf, progress, "rtscore run", stderr);
+    return run_daemon(conf, progress, "rtscore run", label, stderr);
 }
 
 int rts_cmd_check(int argc, char **argv)
@@ -348,9 +352,10 @@ int rts_cmd_demo(int argc, char **argv)
         return config_error(&eb);
     }
     printf("rtscore demo: scoring synthetic card transactions with the fraud pipeline\n"
-           "(generator source, local keyed state, fallback rules; outputs under out/demo/)\n\n");
+           "(generator source, local keyed state, the shipped XGBoost model; outputs under "
+           "out/demo/)\n\n");
     fflush(stdout);
-    rc = run_daemon(conf, isatty(2), "rtscore demo", stdout);
+    rc = run_daemon(conf, isatty(2), "rtscore demo", "is_fraud", stdout);
     if (rc == 0) {
         printf("\n  outputs    out/demo/scores.jsonl, out/demo/alerts.jsonl, out/demo/dlq.jsonl\n"
                "  config     rtscore demo --print-config\n");

@@ -138,7 +138,7 @@ enum rts_err rts_backfill(struct rts_pipeline_conf *conf, const char *in, const 
     if (!p) {
         return eb ? eb->code : RTS_ERR_INVAL;
     }
-    rc = rts_eval_init(&e, p, (uint64_t)p->conf->limits.max_keys, eb);
+    rc = rts_eval_init(&e, p, (uint64_t)p->conf->limits.max_keys, 1, eb);
     if (rc) {
         goto out;
     }
@@ -153,7 +153,7 @@ enum rts_err rts_backfill(struct rts_pipeline_conf *conf, const char *in, const 
     }
     for (size_t i = 0; i < nrows; i++) {
         struct rts_event ev;
-        rts_event_view(p->conf->schema, recs.data + rows[i].off, &ev, e.vals);
+        rts_event_view(p->conf->schema, recs.data + rows[i].off, &ev, e.rows[0].vals);
         rows[i].ts = ev.ts_ms;
     }
     qsort(rows, nrows, sizeof(*rows), row_cmp);
@@ -176,7 +176,7 @@ enum rts_err rts_backfill(struct rts_pipeline_conf *conf, const char *in, const 
         struct rts_event ev;
         char num[32];
 
-        rts_event_view(p->conf->schema, recs.data + rows[i].off, &ev, e.vals);
+        rts_event_view(p->conf->schema, recs.data + rows[i].off, &ev, e.rows[0].vals);
         rts_pipeline_eval(p, &e, &ev);
         put_csv(f, ev.id.p, ev.id.n);
         fputc(',', f);
@@ -185,11 +185,11 @@ enum rts_err rts_backfill(struct rts_pipeline_conf *conf, const char *in, const 
         fwrite(num, 1, rts_fmt_i64(num, ev.ts_ms), f);
         for (size_t k = 0; k < p->nfeatures; k++) {
             fputc(',', f);
-            put_value(f, RTS_T_NUM, e.frame[p->nfields + k]);
+            put_value(f, RTS_T_NUM, e.rows[0].frame[p->nfields + k]);
         }
         if (label_idx >= 0) {
             fputc(',', f);
-            put_value(f, label_type, e.frame[label_idx]);
+            put_value(f, label_type, e.rows[0].frame[label_idx]);
         }
         fputc('\n', f);
         st->rows++;

@@ -157,12 +157,27 @@ struct model_opts {
 static const struct rts_opt model_opts_table[] = {
     RTS_OPT_STR_REQ("path", offsetof(struct model_opts, path),
                     "bundle folder (model.json + manifest.yaml), from the working directory"),
-    RTS_OPT_NODE("batch", offsetof(struct model_opts, batch), "micro-batching (not yet)"),
+    RTS_OPT_NODE("batch", offsetof(struct model_opts, batch),
+                 "micro-batching: {max, max_wait} (see model.batch)"),
     RTS_OPT_DURATION("timeout", "0", offsetof(struct model_opts, timeout_us),
                      "a model call slower than this counts as a failure for the circuit "
                      "breaker; 0 = no breaker"),
     RTS_OPT_NODE("breaker", offsetof(struct model_opts, breaker),
                  "circuit breaker settings (with timeout)"),
+    RTS_OPT_END,
+};
+
+struct batch_opts {
+    int64_t max, max_wait_us;
+};
+
+static const struct rts_opt batch_opts_table[] = {
+    RTS_OPT_INT("max", "64", offsetof(struct batch_opts, max),
+                "events scored by one model call at most (1..1024); a worker takes what is "
+                "queued, up to this many"),
+    RTS_OPT_DURATION("max_wait", "0", offsetof(struct batch_opts, max_wait_us),
+                     "when fewer than max events are queued, wait this long at most for more "
+                     "(0: score what is there at once; under load batches fill by themselves)"),
     RTS_OPT_END,
 };
 
@@ -785,17 +800,23 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
         parse_rules(cf, t.rules, eb)) {
         goto fail;
     }
+    c->batch_max = 64;
     if (t.model) {
         struct model_opts mo = {0};
+        struct batch_opts bo = {0};
         if (rts_opt_apply(model_opts_table, t.model, "model", NULL, &mo, eb)) {
             goto fail;
         }
-        if (mo.batch) {
-            rts_conf_errf(eb, mo.batch, "model",
-                          "batch is not available in this build yet (every event is scored on "
-                          "its own); remove it");
+        if (rts_opt_apply(batch_opts_table, mo.batch, "model.batch", NULL, &bo, eb)) {
             goto fail;
         }
+        if (bo.max < 1 || bo.max > RTS_BATCH_MAX) {
+            rts_conf_errf(eb, mo.batch, "model.batch.max", "expected 1..%d, got %lld",
+                          RTS_BATCH_MAX, (long long)bo.max);
+            goto fail;
+        }
+        c->batch_max = (int)bo.max;
+        c->batch_wait_us = bo.max_wait_us;
         if (mo.breaker && !mo.timeout_us) {
             rts_conf_errf(eb, mo.breaker, "model.breaker", "needs model.timeout");
             goto fail;
@@ -911,6 +932,10 @@ enum rts_err rts_pipeline_conf_doc(struct rts_buf *out)
                       rule_opts_table);
     rc |= doc_section(out, "model", "The model that gives the score (docs/MODELS.md).",
                       model_opts_table);
+    rc |= doc_section(out, "model.batch",
+                      "Micro-batching: each worker scores the events it has queued with one "
+                      "model call.",
+                      batch_opts_table);
     rc |= doc_section(out, "model.breaker",
                       "While it is open, events are scored by fallback.score (path: fallback).",
                       breaker_opts_table);

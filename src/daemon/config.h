@@ -21,6 +21,8 @@
 #include "sink/sink.h"
 #include "source/source.h"
 
+#define RTS_BATCH_MAX 1024 /* the largest model.batch.max */
+
 /* An expression as written, with its position for error messages. */
 struct rts_conf_expr {
     const char *src; /* NULL = absent */
@@ -81,6 +83,8 @@ struct rts_pipeline_conf {
     size_t nrules;
     const char *model_path; /* bundle folder; NULL = score with fallback.score */
     int64_t model_timeout_us; /* a slower model call counts as a failure; 0 = no breaker */
+    int batch_max;            /* events per worker batch (model.batch.max; 64 by default) */
+    int64_t batch_wait_us;    /* model.batch.max_wait */
     struct rts_breaker_conf {
         int64_t window_us, open_us, max_open_us;
         int64_t min_calls, probes;

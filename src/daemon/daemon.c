@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -78,6 +79,9 @@ struct worker {
     uint64_t *by_rule;
     uint64_t budget[RTS_STAGE__COUNT];
     struct rts_hist hist[RTS_STAGE__COUNT];
+    struct rts_hist hist_batch; /* events per batch */
+    struct rts_accuracy acc;    /* with opts.label */
+    struct rts_event *evs;      /* views of the batch's events */
     int done;
 };
 
@@ -89,6 +93,7 @@ struct rts_daemon {
     struct sink_inst scores, alerts, dlq;
     int nworkers;
     struct worker *w;
+    int label_slot; /* frame slot of opts.label; -1 = none */
     /* source thread */
     pthread_t src_tid;
     int src_started, src_done;
@@ -349,45 +354,103 @@ static void *source_main(void *arg)
 
 /* ---- workers ---- */
 
-static void worker_event(struct worker *w, const struct qhdr *q)
+static void worker_stage(struct worker *w, enum rts_stage s, uint64_t ns)
+{
+    const int64_t budget_us = w->d->p->conf->budget_us[s];
+
+    rts_hist_add(&w->hist[s], ns);
+    if (budget_us && ns > (uint64_t)budget_us * 1000) {
+        BUMP(w->budget[s], 1);
+    }
+}
+
+/* Emit row @i of the evaluated batch and account for it. */
+static void worker_emit(struct worker *w, size_t i, const struct qhdr *q,
+                        const struct rts_event *ev)
 {
     struct rts_daemon *d = w->d;
     const struct rts_pipeline *p = d->p;
-    const struct rts_pipeline_conf *c = p->conf;
-    struct rts_event ev;
-    uint64_t t2, t3;
-    size_t len;
-    char *out;
+    const struct rts_eval_row *r = &w->ev.rows[i];
+    uint64_t t0 = rts_now_ns(), t1;
+    char *out = outbuf_room(d, &w->scores);
+    size_t len = rts_pipeline_format_score(p, r, ev, (t0 - q->ingest_ns) / 1000,
+                                           p->conf->sink.emit_features, out, w->scores.rec_max);
 
-    rts_event_view(c->schema, q + 1, &ev, w->ev.vals);
-    rts_pipeline_eval(p, &w->ev, &ev);
-    t2 = w->ev.end_ns;
-    out = outbuf_room(d, &w->scores);
-    len = rts_pipeline_format_score(p, &w->ev, &ev, (t2 - q->ingest_ns) / 1000,
-                                    c->sink.emit_features, out, w->scores.rec_max);
-    if (rts_pipeline_is_alert(p, &w->ev)) {
+    if (rts_pipeline_is_alert(p, r)) {
         memcpy(outbuf_room(d, &w->alerts), out, len);
-        outbuf_commit(d, &w->alerts, len, &ev);
+        outbuf_commit(d, &w->alerts, len, ev);
         BUMP(w->alerts_n, 1);
     }
-    outbuf_commit(d, &w->scores, len, &ev);
-    t3 = rts_now_ns();
-    w->ev.stage_ns[RTS_STAGE_EMIT] = t3 - t2;
-    w->ev.stage_ns[RTS_STAGE_TOTAL] = t3 - q->ingest_ns;
-    for (int s = 0; s < RTS_STAGE__COUNT; s++) {
-        if (s == RTS_STAGE_DECODE || s == RTS_STAGE_LOOKUP ||
-            (s == RTS_STAGE_MODEL && !w->ev.by_model)) {
-            continue; /* measured elsewhere, or not a stage of this pipeline */
-        }
-        rts_hist_add(&w->hist[s], w->ev.stage_ns[s]);
-        if (c->budget_us[s] && w->ev.stage_ns[s] > (uint64_t)c->budget_us[s] * 1000) {
-            BUMP(w->budget[s], 1);
-        }
+    outbuf_commit(d, &w->scores, len, ev);
+    t1 = rts_now_ns();
+    worker_stage(w, RTS_STAGE_FEATURES, r->features_ns);
+    if (r->by_model) {
+        worker_stage(w, RTS_STAGE_MODEL, w->ev.model_ns); /* each row waited for the call */
     }
-    BUMP(w->by_rule[w->ev.rule + 1], 1);
+    worker_stage(w, RTS_STAGE_RULES, r->rules_ns);
+    worker_stage(w, RTS_STAGE_EMIT, t1 - t0);
+    worker_stage(w, RTS_STAGE_TOTAL, t1 - q->ingest_ns);
+    if (d->label_slot >= 0) {
+        double y = r->frame[d->label_slot].num;
+        int positive = !isnan(y) && y != 0;
+        if (r->by_model) {
+            rts_accuracy_add(&w->acc, RTS_ACC_MODEL, positive, r->frame[p->slot_score].num,
+                             r->rule);
+        }
+        rts_accuracy_add(&w->acc, RTS_ACC_FALLBACK, positive, r->fallback_score,
+                         r->fallback_rule);
+    }
+    BUMP(w->by_rule[r->rule + 1], 1);
     BUMP(w->scored, 1);
-    if (p->bundle && !w->ev.by_model) {
+    if (p->bundle && !r->by_model) {
         BUMP(w->by_fallback, 1); /* the model's circuit was open */
+    }
+}
+
+/* Take up to batch_max queued events. When fewer are queued and max_wait is
+ * set, wait that long at most for more. */
+static size_t worker_take(struct worker *w, const struct qhdr *q0, const struct qhdr **qs)
+{
+    const struct rts_pipeline_conf *c = w->d->p->conf;
+    size_t n = 1, max = w->ev.batch_max, len;
+    uint64_t deadline = 0;
+
+    qs[0] = q0;
+    for (;;) {
+        const void *r;
+        while (n < max && (r = rts_ring_peek_next(w->ring, qs[n - 1], &len))) {
+            qs[n++] = r;
+        }
+        if (n == max || !c->batch_wait_us || rts_ring_closed(w->ring)) {
+            return n;
+        }
+        if (!deadline) {
+            deadline = rts_now_ns() + (uint64_t)c->batch_wait_us * 1000;
+        } else if (rts_now_ns() >= deadline) {
+            return n;
+        }
+        sched_yield();
+    }
+}
+
+static void worker_batch(struct worker *w, const struct qhdr *q0)
+{
+    const struct rts_schema *schema = w->d->p->conf->schema;
+    const struct qhdr *qs[RTS_BATCH_MAX];
+    size_t n = worker_take(w, q0, qs);
+
+    for (size_t i = 0; i < n; i++) {
+        rts_event_view(schema, qs[i] + 1, &w->evs[i], w->ev.rows[i].vals);
+    }
+    rts_pipeline_eval_batch(w->d->p, &w->ev, w->evs, n);
+    for (size_t i = 0; i < n; i++) {
+        worker_emit(w, i, qs[i], &w->evs[i]);
+    }
+    rts_hist_add(&w->hist_batch, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        rts_ring_peek(w->ring, &len); /* release drops the record peek returned */
+        rts_ring_release(w->ring);
     }
 }
 
@@ -396,23 +459,6 @@ static void worker_flush(struct worker *w)
     outbuf_flush(w->d, &w->scores);
     if (w->alerts.sink->ops) {
         outbuf_flush(w->d, &w->alerts);
-    }
-}
-
-/* The state of the next keys in the queue is fetched while this event is
- * processed: with millions of keys a lookup is a chain of cache misses, and
- * three events in flight overlap them. */
-static void worker_lookahead(struct worker *w, const struct qhdr *q)
-{
-    const void *r = q;
-    size_t n;
-
-    for (int stage = 2; stage >= 0; stage--) {
-        r = rts_ring_peek_next(w->ring, r, &n);
-        if (!r) {
-            return;
-        }
-        rts_features_prefetch(w->ev.fw, rts_record_key_hash((const struct qhdr *)r + 1), stage);
     }
 }
 
@@ -453,11 +499,7 @@ static void *worker_main(void *arg)
             }
             continue;
         }
-        if (!w->d->opts.no_lookahead) {
-            worker_lookahead(w, q);
-        }
-        worker_event(w, q);
-        rts_ring_release(w->ring);
+        worker_batch(w, q);
     }
     worker_flush(w);
     __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
@@ -515,11 +557,17 @@ static enum rts_err worker_init(struct rts_daemon *d, struct worker *w, int id,
     if (!w->ring) {
         return eb ? eb->code : RTS_ERR_NOMEM;
     }
-    if (rts_eval_init(&w->ev, p, keys, eb)) {
+    if (rts_eval_init(&w->ev, p, keys, (size_t)p->conf->batch_max, eb)) {
         return eb ? eb->code : RTS_ERR_NOMEM;
     }
+    w->ev.no_prefetch = d->opts.no_lookahead;
+    w->ev.with_fallback = d->label_slot >= 0;
+    if (d->label_slot >= 0 && rts_accuracy_init(&w->acc, p->nrules)) {
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
     w->by_rule = calloc(p->nrules + 1, sizeof(*w->by_rule));
-    if (!w->by_rule || outbuf_init(&w->scores, &d->scores, rec_max) ||
+    w->evs = calloc(w->ev.batch_max, sizeof(*w->evs));
+    if (!w->by_rule || !w->evs || outbuf_init(&w->scores, &d->scores, rec_max) ||
         outbuf_init(&w->alerts, &d->alerts, rec_max)) {
         return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
     }
@@ -547,7 +595,23 @@ struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
         goto fail;
     }
     conf = d->p->conf;
+    if (d->p->bundle) {
+        rts_pipeline_warm_up(d->p);
+        rts_log(RTS_LOG_INFO, "model warmed up", "model=%s ms=%.1f row_ns=%.0f",
+                d->p->bundle->label, d->p->warmup_ms, d->p->warmup_row_ns);
+    }
     d->nworkers = conf->workers ? conf->workers : online_cores();
+    d->label_slot = -1;
+    if (d->opts.label) {
+        int f = rts_schema_find(conf->schema, d->opts.label, strlen(d->opts.label));
+        if (f < 0 || rts_field_value_type(rts_schema_field(conf->schema, (size_t)f)->type) ==
+                         RTS_T_STR) {
+            rts_errf(eb, RTS_ERR_INVAL, 0, 0, "--label %s: not a numeric field of the event",
+                     d->opts.label);
+            goto fail;
+        }
+        d->label_slot = f; /* fields come first in the frame */
+    }
     d->src_ops = conf->source_ops;
     d->src_ctx = rts_opt_ctx_new(d->src_ops->opts, d->src_ops->ctx_size, conf->source_node,
                                      "source", src_ignore, eb);
@@ -663,6 +727,8 @@ void rts_daemon_free(struct rts_daemon *d)
         rts_ring_free(w->ring);
         rts_eval_fini(&w->ev);
         free(w->by_rule);
+        free(w->evs);
+        rts_accuracy_fini(&w->acc);
         outbuf_fini(&w->scores);
         outbuf_fini(&w->alerts);
     }
@@ -690,6 +756,9 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
 
     memset(s, 0, sizeof(*s));
     s->by_rule = calloc(nr, sizeof(*s->by_rule));
+    if (d->label_slot >= 0 && rts_accuracy_init(&s->acc, d->p->nrules)) {
+        s->acc.rules = NULL; /* out of memory: the report goes without */
+    }
     s->workers = d->nworkers;
     s->elapsed_s = d->t0_ns ? (double)(end - d->t0_ns) * 1e-9 : 0;
     s->in = LOAD(d->in);
@@ -715,6 +784,10 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
                 rts_hist_merge(&s->hist[st], &w->hist[st]);
             }
         }
+        rts_hist_merge(&s->batch, &w->hist_batch);
+        if (s->acc.rules) {
+            rts_accuracy_merge(&s->acc, &w->acc);
+        }
         rts_feature_worker_stats(w->ev.fw, &fs);
         s->state.keys += fs.keys;
         s->state.evicted += fs.evicted;
@@ -732,6 +805,7 @@ void rts_daemon_stats_fini(struct rts_daemon_stats *s)
 {
     free(s->by_rule);
     s->by_rule = NULL;
+    rts_accuracy_fini(&s->acc);
 }
 
 static void human_count(char *buf, size_t cap, double v)
@@ -812,6 +886,47 @@ static void progress_line(const struct rts_daemon *d, double *last_t, uint64_t *
     rts_daemon_stats_fini(&s);
 }
 
+/* ROC AUC and, per rule with a condition, precision and recall of the
+ * events flagged by it or an earlier rule: the model against the fallback. */
+static void report_accuracy(const struct rts_daemon *d, const struct rts_daemon_stats *s,
+                            FILE *out)
+{
+    static const char *const names[RTS_ACC__COUNT] = {"model", "fallback score"};
+    const struct rts_pipeline *p = d->p;
+    uint64_t pos, rows = rts_accuracy_rows(&s->acc, RTS_ACC_FALLBACK, &pos);
+    size_t ncut = 0;
+
+    while (ncut < p->nrules && ncut < 3 && p->rules[ncut].when) {
+        ncut++;
+    }
+    fprintf(out, "  accuracy   against %s: %llu of %llu events positive (%.2f%%)\n",
+            d->opts.label, (unsigned long long)pos, (unsigned long long)rows,
+            rows ? 100.0 * (double)pos / (double)rows : 0.0);
+    fprintf(out, "             %-16s %7s", "scorer", "ROC AUC");
+    for (size_t r = 0; r < ncut; r++) {
+        char head[48];
+        snprintf(head, sizeof(head), "%s%s: precision recall", p->rules[r].decision.p,
+                 r ? " or above" : "");
+        fprintf(out, "   %32s", head);
+    }
+    fprintf(out, "\n");
+    for (int sc = 0; sc < RTS_ACC__COUNT; sc++) {
+        uint64_t n = rts_accuracy_rows(&s->acc, (enum rts_acc_scorer)sc, &pos);
+        if (!n) {
+            continue;
+        }
+        fprintf(out, "             %-16s %7.3f", names[sc],
+                rts_accuracy_auc(&s->acc, (enum rts_acc_scorer)sc));
+        for (size_t r = 0; r < ncut; r++) {
+            uint64_t flagged, tp;
+            rts_accuracy_flagged(&s->acc, (enum rts_acc_scorer)sc, r, &flagged, &tp);
+            fprintf(out, "   %20s%6.3f %6.3f", "", flagged ? (double)tp / (double)flagged : 0.0,
+                    pos ? (double)tp / (double)pos : 0.0);
+        }
+        fprintf(out, "\n");
+    }
+}
+
 void rts_daemon_report(const struct rts_daemon *d, FILE *out)
 {
     const struct rts_pipeline_conf *c = d->p->conf;
@@ -856,6 +971,7 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
         fprintf(out, "  model      %s scored %llu, the fallback %llu", d->p->bundle->label,
                 (unsigned long long)(s.scored - s.by_fallback),
                 (unsigned long long)s.by_fallback);
+
         if (d->p->breaker) {
             struct rts_breaker_stats bs;
             rts_breaker_stats(d->p->breaker, &bs);
@@ -863,7 +979,16 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
                     rts_breaker_state_name(rts_breaker_state(d->p->breaker)),
                     (unsigned long long)bs.transitions[RTS_BREAKER_CLOSED_OPEN]);
         }
+        if (s.batch.count) {
+            fprintf(out, "; batches of %.1f events on average (p99 %llu, max %d)",
+                    (double)s.batch.sum / (double)s.batch.count,
+                    (unsigned long long)rts_hist_quantile(&s.batch, 0.99), c->batch_max);
+        }
+        fprintf(out, "; warm-up %.0f ms", d->p->warmup_ms);
         fprintf(out, "\n");
+    }
+    if (s.acc.rules) {
+        report_accuracy(d, &s, out);
     }
     if (d->alerts.ops) {
         fprintf(out, "  alerts     %llu\n", (unsigned long long)s.alerts);

@@ -20,6 +20,7 @@
 
 #include "core/hist.h"
 #include "daemon/config.h"
+#include "daemon/accuracy.h"
 #include "daemon/pipeline.h"
 #include "event/decode.h"
 
@@ -36,6 +37,8 @@ struct rts_daemon_opts {
     const char *title;  /* report heading, e.g. "rtscore demo" */
     int no_lookahead;   /* benchmarks only: workers do not prefetch queued keys */
     int no_housekeeper; /* benchmarks only: no thread commits memory ahead */
+    const char *label;  /* a field holding each event's true label (non-zero = positive):
+                         * the report adds ROC AUC, precision and recall */
 };
 
 /* Build everything (takes ownership of @conf, also on failure): compile,
@@ -57,6 +60,8 @@ struct rts_daemon_stats {
     uint64_t *by_rule; /* nrules + 1 entries: [0] no rule matched, [i+1] rule i */
     uint64_t budget_exceeded[RTS_STAGE__COUNT];
     struct rts_hist hist[RTS_STAGE__COUNT];
+    struct rts_hist batch; /* events per worker batch */
+    struct rts_accuracy acc; /* with opts.label (acc.rules != NULL) */
     struct rts_feature_stats state;
     uint64_t queued;
     int workers;

@@ -5,9 +5,12 @@
  */
 #include "daemon/pipeline.h"
 
+#include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/fmt.h"
@@ -31,6 +34,16 @@ static int scope_resolve(void *ctx, const char *name, size_t len, enum rts_type 
     if (sc->with_score && len == 8 && memcmp(name, "decision", 8) == 0) {
         *type = RTS_T_STR;
         return sc->p->slot_decision;
+    }
+    if (sc->with_score && len >= 2 && len <= 5 && name[0] == 'p' && sc->p->nprobs) {
+        size_t k = 0, i = 1;
+        while (i < len && name[i] >= '0' && name[i] <= '9' && !(i == 1 && name[i] == '0' && len > 2)) {
+            k = k * 10 + (size_t)(name[i++] - '0');
+        }
+        if (i == len && k < sc->p->nprobs) {
+            *type = RTS_T_NUM;
+            return sc->p->slot_probs + (int)k;
+        }
     }
     return rts_features_resolve(sc->p->features, name, len, type);
 }
@@ -123,17 +136,32 @@ static enum rts_err make_breaker(struct rts_pipeline *p, struct rts_errbuf *eb)
 static enum rts_err load_model(struct rts_pipeline *p, struct rts_errbuf *eb)
 {
     const char *dir = p->conf->model_path;
+    char exe[PATH_MAX], alt[PATH_MAX + 64];
+    ssize_t n;
 
+    /* a relative path is from the working directory; failing that, from the
+     * folder above the executable, where a source build keeps the shipped
+     * examples (so that `rtscore demo` finds its model from anywhere) */
+    if (dir[0] != '/' && access(dir, F_OK) != 0 &&
+        (n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+        exe[n] = 0;
+        if (strrchr(exe, '/')) {
+            *strrchr(exe, '/') = 0;
+            snprintf(alt, sizeof(alt), "%s/../%s", exe, dir);
+            if (access(alt, F_OK) == 0) {
+                dir = alt;
+            }
+        }
+    }
     p->bundle = rts_bundle_load(dir, eb);
     if (!p->bundle) {
         rts_err_prefix(eb, "model.path");
         return RTS_ERR_INVAL;
     }
-    if (rts_model_noutputs(p->bundle->model) != 1) {
-        return rts_errf(eb, RTS_ERR_INVAL, 0, 0,
-                        "model.path: %s: a model with %zu outputs; multi-class models in the "
-                        "pipeline are not available in this build yet",
-                        dir, rts_model_noutputs(p->bundle->model));
+    if (rts_model_noutputs(p->bundle->model) > 1) {
+        p->nprobs = rts_model_noutputs(p->bundle->model);
+        p->slot_probs = p->slot_decision + 1;
+        p->nslots = (size_t)p->slot_probs + p->nprobs;
     }
     p->model_slots = calloc(p->bundle->nfeatures ? p->bundle->nfeatures : 1,
                             sizeof(*p->model_slots));
@@ -173,6 +201,9 @@ struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts
     p->slot_score = (int)(p->nfields + p->nfeatures);
     p->slot_decision = p->slot_score + 1;
     p->nslots = (size_t)p->slot_decision + 1;
+    if (conf->model_path && load_model(p, eb)) {
+        goto fail; /* first: a multi-class model adds p0..pK-1 to the rules' scope */
+    }
     p->fallback = compile_at(p, &conf->fallback_score, 0, 0, eb);
     if (!p->fallback) {
         goto fail;
@@ -205,9 +236,6 @@ struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts
         if (!p->alert_when) {
             goto fail;
         }
-    }
-    if (conf->model_path && load_model(p, eb)) {
-        goto fail;
     }
     for (size_t i = 0; i < p->nfeatures; i++) {
         p->feature_keys[i] = json_quoted("", rts_features_name(p->features, i), ":");
@@ -248,7 +276,7 @@ void rts_pipeline_free(struct rts_pipeline *p)
 }
 
 enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uint64_t max_keys,
-                           struct rts_errbuf *eb)
+                           size_t batch_max, struct rts_errbuf *eb)
 {
     const struct rts_limits *l = &p->conf->limits;
     const struct rts_field_spec *key =
@@ -261,15 +289,22 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
         .key_ttl_ms = l->key_ttl_us / 1000,
         .max_sketches = (uint64_t)l->max_sketches,
     };
+    size_t nx = p->bundle ? p->bundle->nfeatures : 0, ny = p->nprobs ? p->nprobs : 1;
 
     memset(e, 0, sizeof(*e));
-    e->frame = calloc(p->nslots, sizeof(*e->frame));
-    e->vals = calloc(p->nfields ? p->nfields : 1, sizeof(*e->vals));
-    e->mx = calloc(p->bundle ? p->bundle->nfeatures + 1 : 1, sizeof(*e->mx));
-    e->my = calloc(1, sizeof(*e->my));
-    if (!e->frame || !e->vals || !e->mx || !e->my) {
+    e->batch_max = batch_max < 1 ? 1 : batch_max > RTS_BATCH_MAX ? RTS_BATCH_MAX : batch_max;
+    e->rows = calloc(e->batch_max, sizeof(*e->rows));
+    e->frames = calloc(e->batch_max * p->nslots, sizeof(*e->frames));
+    e->vals = calloc(e->batch_max * (p->nfields ? p->nfields : 1), sizeof(*e->vals));
+    e->mx = calloc(e->batch_max * (nx ? nx : 1), sizeof(*e->mx));
+    e->my = calloc(e->batch_max * ny, sizeof(*e->my));
+    if (!e->rows || !e->frames || !e->vals || !e->mx || !e->my) {
         rts_eval_fini(e);
         return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    for (size_t i = 0; i < e->batch_max; i++) {
+        e->rows[i].frame = e->frames + i * p->nslots;
+        e->rows[i].vals = e->vals + i * (p->nfields ? p->nfields : 1);
     }
     e->fw = rts_feature_worker_new(p->features, &fl, eb);
     if (!e->fw) {
@@ -282,65 +317,202 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
 void rts_eval_fini(struct rts_eval *e)
 {
     rts_feature_worker_free(e->fw);
-    free(e->frame);
+    free(e->rows);
+    free(e->frames);
     free(e->vals);
     free(e->mx);
     free(e->my);
     memset(e, 0, sizeof(*e));
 }
 
+/* One model call for rows [0, n): 1 when the model scored them, 0 when its
+ * circuit is open (the caller scores with the fallback). */
+static int score_by_model(const struct rts_pipeline *p, struct rts_eval *e, size_t n,
+                          uint64_t t0)
+{
+    size_t nx = p->bundle->nfeatures, ny = p->nprobs ? p->nprobs : 1;
+    enum rts_err rc;
+    uint64_t t1;
+
+    if (p->breaker && !rts_breaker_allow(p->breaker, t0)) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const union rts_val *fr = e->rows[i].frame;
+        float *x = e->mx + i * nx;
+        for (size_t k = 0; k < nx; k++) {
+            x[k] = (float)fr[p->model_slots[k]].num; /* NaN stays NaN: missing */
+        }
+    }
+    rc = rts_model_predict(p->bundle->model, e->mx, n, nx, e->my);
+    t1 = rts_now_ns();
+    if (p->breaker) {
+        rts_breaker_record(p->breaker, t1, rc == RTS_ERR_OK, t1 - t0); /* slow counts as failed */
+    }
+    if (rc != RTS_ERR_OK) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        union rts_val *fr = e->rows[i].frame;
+        const float *y = e->my + i * ny;
+        fr[p->slot_score].num = (double)y[p->bundle->score_class];
+        for (size_t k = 0; k < p->nprobs; k++) {
+            fr[p->slot_probs + (int)k].num = (double)y[k];
+        }
+        e->rows[i].by_model = 1;
+    }
+    e->model_ns = t1 - t0;
+    return 1;
+}
+
+/* The first rule that matches frame @fr (which it sets the decision of);
+ * -1 = none. */
+static int match_rules(const struct rts_pipeline *p, union rts_val *fr)
+{
+    fr[p->slot_decision].str.p = NULL;
+    fr[p->slot_decision].str.n = 0;
+    for (size_t k = 0; k < p->nrules; k++) {
+        const struct rts_rule *r = &p->rules[k];
+        if (!r->when || rts_expr_truthy(RTS_T_BOOL, rts_expr_eval(r->when, fr))) {
+            fr[p->slot_decision].str = r->decision;
+            return (int)k;
+        }
+    }
+    return -1;
+}
+
+void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
+                             const struct rts_event *evs, size_t n)
+{
+    uint64_t t = rts_now_ns(), t1;
+
+    for (size_t i = 0; i < n; i++) {
+        struct rts_eval_row *r = &e->rows[i];
+
+        /* the state of the next keys is fetched while this event is processed:
+         * with millions of keys a lookup is a chain of cache misses, and three
+         * events in flight overlap them */
+        for (size_t d = 1; d <= 3 && i + d < n && !e->no_prefetch; d++) {
+            rts_features_prefetch(e->fw, evs[i + d].key_hash, 3 - (int)d);
+        }
+        memcpy(r->frame, evs[i].vals, p->nfields * sizeof(*r->frame));
+        rts_features_process(p->features, e->fw, &evs[i], r->frame);
+        t1 = rts_now_ns();
+        r->features_ns = t1 - t;
+        r->by_model = 0;
+        t = t1;
+    }
+    e->model_ns = 0;
+    if (e->features_only) {
+        e->end_ns = t;
+        return;
+    }
+    if (p->bundle && score_by_model(p, e, n, t)) {
+        t = rts_now_ns();
+    } else {
+        /* no model, or its circuit is open: the rule-based score */
+        for (size_t i = 0; i < n; i++) {
+            union rts_val *fr = e->rows[i].frame;
+            fr[p->slot_score] = rts_expr_eval(p->fallback, fr);
+            for (size_t k = 0; k < p->nprobs; k++) {
+                fr[p->slot_probs + (int)k].num = NAN;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct rts_eval_row *row = &e->rows[i];
+        union rts_val *fr = row->frame;
+
+        if (e->with_fallback) {
+            union rts_val served = fr[p->slot_score];
+            fr[p->slot_score] = row->by_model ? rts_expr_eval(p->fallback, fr) : served;
+            row->fallback_score = fr[p->slot_score].num;
+            row->fallback_rule = match_rules(p, fr);
+            fr[p->slot_score] = served;
+        }
+        row->rule = match_rules(p, fr);
+        t1 = rts_now_ns();
+        row->rules_ns = t1 - t;
+        t = t1;
+    }
+    e->end_ns = t;
+}
+
 void rts_pipeline_eval(const struct rts_pipeline *p, struct rts_eval *e,
                        const struct rts_event *ev)
 {
-    uint64_t t0 = rts_now_ns(), t1, t2, tm;
-    union rts_val *fr = e->frame;
-
-    memcpy(fr, ev->vals, p->nfields * sizeof(*fr));
-    rts_features_process(p->features, e->fw, ev, fr);
-    t1 = rts_now_ns();
-    e->stage_ns[RTS_STAGE_FEATURES] = t1 - t0;
-    if (e->features_only) {
-        e->end_ns = t1;
-        return;
-    }
-    e->by_model = p->bundle && (!p->breaker || rts_breaker_allow(p->breaker, t1));
-    if (e->by_model) {
-        for (size_t i = 0; i < p->bundle->nfeatures; i++) {
-            e->mx[i] = (float)fr[p->model_slots[i]].num; /* NaN stays NaN: missing */
-        }
-        rts_model_predict(p->bundle->model, e->mx, 1, p->bundle->nfeatures, e->my);
-        fr[p->slot_score].num = (double)e->my[0];
-        tm = rts_now_ns();
-        e->stage_ns[RTS_STAGE_MODEL] = tm - t1;
-        if (p->breaker) {
-            rts_breaker_record(p->breaker, tm, 1, tm - t1); /* slow counts as failed */
-        }
-        t1 = tm;
-    } else {
-        /* no model, or its circuit is open: the rule-based score */
-        fr[p->slot_score] = rts_expr_eval(p->fallback, fr);
-        e->stage_ns[RTS_STAGE_MODEL] = 0;
-    }
-    fr[p->slot_decision].str.p = NULL;
-    fr[p->slot_decision].str.n = 0;
-    e->rule = -1;
-    for (size_t i = 0; i < p->nrules; i++) {
-        const struct rts_rule *r = &p->rules[i];
-        if (!r->when || rts_expr_truthy(RTS_T_BOOL, rts_expr_eval(r->when, fr))) {
-            e->rule = (int)i;
-            fr[p->slot_decision].str = r->decision;
-            break;
-        }
-    }
-    t2 = rts_now_ns();
-    e->stage_ns[RTS_STAGE_RULES] = t2 - t1;
-    e->end_ns = t2;
+    rts_pipeline_eval_batch(p, e, ev, 1);
 }
 
-int rts_pipeline_is_alert(const struct rts_pipeline *p, const struct rts_eval *e)
+/* Warm-up rows: per feature a mix of missing, zero, small and large values of
+ * both signs, so that every branch of the model sees both directions. */
+static void warm_rows(float *x, size_t n, size_t nx, uint64_t *seed)
+{
+    for (size_t i = 0; i < n * nx; i++) {
+        uint64_t r;
+        *seed = *seed * 6364136223846793005u + 1442695040888963407u;
+        r = *seed >> 33;
+        switch (r & 7) {
+        case 0:
+            x[i] = NAN;
+            break;
+        case 1:
+            x[i] = 0;
+            break;
+        default:
+            x[i] = (float)((double)(r >> 3) / (double)(1u << 28) * 2 - 1) *
+                   (float)pow(10.0, (double)((r >> 8) % 6) - 1);
+        }
+    }
+}
+
+void rts_pipeline_warm_up(struct rts_pipeline *p)
+{
+    enum { ROWS = 64, ROUND = 8, MAX_ROUNDS = 200 };
+    size_t nx, ny;
+    float *x, *y;
+    uint64_t seed = 42, t0 = rts_now_ns(), prev = UINT64_MAX, best = UINT64_MAX;
+    int settled = 0, round;
+
+    if (!p->bundle) {
+        return;
+    }
+    nx = p->bundle->nfeatures;
+    ny = p->nprobs ? p->nprobs : 1;
+    x = malloc(ROWS * (nx ? nx : 1) * sizeof(*x));
+    y = malloc(ROWS * ny * sizeof(*y));
+    if (!x || !y) {
+        goto done;
+    }
+    /* rounds of ROUND batches; settled when a round's fastest batch is within
+     * 5% of the previous round's twice in a row */
+    for (round = 0; round < MAX_ROUNDS && settled < 2; round++) {
+        uint64_t fastest = UINT64_MAX;
+        for (int b = 0; b < ROUND; b++) {
+            uint64_t s;
+            warm_rows(x, ROWS, nx, &seed);
+            s = rts_now_ns();
+            rts_model_predict(p->bundle->model, x, ROWS, nx, y);
+            s = rts_now_ns() - s;
+            fastest = s < fastest ? s : fastest;
+        }
+        settled = prev != UINT64_MAX && fastest * 100 <= prev * 105 && prev * 100 <= fastest * 105
+                      ? settled + 1
+                      : 0;
+        prev = fastest;
+        best = fastest < best ? fastest : best;
+    }
+    p->warmup_row_ns = (double)best / ROWS;
+done:
+    p->warmup_ms = (double)(rts_now_ns() - t0) / 1e6;
+    free(x);
+    free(y);
+}
+
+int rts_pipeline_is_alert(const struct rts_pipeline *p, const struct rts_eval_row *r)
 {
     return p->alert_when &&
-           rts_expr_truthy(RTS_T_BOOL, rts_expr_eval(p->alert_when, e->frame));
+           rts_expr_truthy(RTS_T_BOOL, rts_expr_eval(p->alert_when, r->frame));
 }
 
 size_t rts_pipeline_record_max(const struct rts_pipeline *p)
@@ -354,6 +526,7 @@ size_t rts_pipeline_record_max(const struct rts_pipeline *p)
     for (size_t i = 0; i < p->nfeatures; i++) {
         n += strlen(p->feature_keys[i]) + 34; /* ,"name":<number> */
     }
+    n += 12 + 33 * p->nprobs; /* ,"probs":[...] */
     return n + reason;
 }
 
@@ -372,7 +545,7 @@ static size_t put_num(char *buf, double v)
     return rts_fmt_double(buf, v);
 }
 
-size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_eval *e,
+size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_eval_row *e,
                                  const struct rts_event *ev, uint64_t latency_us, int features,
                                  char *buf, size_t cap)
 {
@@ -388,6 +561,16 @@ size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_
     o += rts_fmt_i64(buf + o, ev->ts_ms);
     PUT_LIT(",\"score\":");
     o += put_num(buf + o, fr[p->slot_score].num);
+    if (p->nprobs && e->by_model) {
+        PUT_LIT(",\"probs\":[");
+        for (size_t k = 0; k < p->nprobs; k++) {
+            if (k) {
+                buf[o++] = ',';
+            }
+            o += put_num(buf + o, fr[p->slot_probs + (int)k].num);
+        }
+        buf[o++] = ']';
+    }
     PUT_LIT(",\"decision\":");
     if (e->rule >= 0) {
         const struct rts_rule *r = &p->rules[e->rule];

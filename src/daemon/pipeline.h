@@ -8,8 +8,10 @@
  * event with rts_pipeline_eval(), which is why their features agree byte for
  * byte.
  *
- * Frame: [fields][features][score][decision]. The score is the model's
- * output when the pipeline has a model, else the fallback expression.
+ * Frame: [fields][features][score][decision][p0..pK-1]. The score is the
+ * model's output when the pipeline has a model, else the fallback
+ * expression; a multi-class model's probabilities are p0..pK-1 (NaN while
+ * the fallback scores) and its score is the manifest's score_class.
  */
 #ifndef RTS_DAEMON_PIPELINE_H
 #define RTS_DAEMON_PIPELINE_H
@@ -28,6 +30,8 @@ struct rts_pipeline {
     struct rts_features *features;
     size_t nfields, nfeatures, nslots;
     int slot_score, slot_decision;
+    int slot_probs;       /* first of nprobs slots p0..pK-1; nprobs = 0 below 2 classes */
+    size_t nprobs;
     struct rts_expr *fallback;
     struct rts_rule *rules;
     size_t nrules;
@@ -36,6 +40,8 @@ struct rts_pipeline {
     int *model_slots;            /* frame slot of each model input, model order */
     struct rts_breaker *breaker; /* with model.timeout: open = score by fallback */
     char **feature_keys;         /* "\"name\":" for emit_features, pre-escaped */
+    double warmup_ms;            /* rts_pipeline_warm_up: how long, and the settled cost */
+    double warmup_row_ns;
 };
 
 struct rts_rule {
@@ -50,36 +56,60 @@ struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts
     __attribute__((warn_unused_result));
 void rts_pipeline_free(struct rts_pipeline *p);
 
-/* Per-thread evaluation state. */
-struct rts_eval {
-    union rts_val *frame;
-    union rts_val *vals; /* event view scratch, nfields */
-    struct rts_feature_worker *fw;
-    int rule;            /* matched rule of the last event, -1 = none */
-    uint64_t stage_ns[RTS_STAGE__COUNT];
-    uint64_t end_ns;     /* clock when rts_pipeline_eval returned */
-    int features_only;   /* backfill: no score, no rules */
-    int by_model;        /* the last score came from the model (else the fallback) */
-    float *mx, *my;      /* model input row and outputs */
+/* Score generated rows with the model until the cost per row settles (the
+ * model's memory paged in, caches and branch predictors trained), so that
+ * the first events are not the slow ones; sets warmup_ms and warmup_row_ns.
+ * A no-op without a model. Thread: start-up, before any worker runs. */
+void rts_pipeline_warm_up(struct rts_pipeline *p);
+
+/* One event of a batch: its frame and what became of it. */
+struct rts_eval_row {
+    union rts_val *frame; /* nslots */
+    union rts_val *vals;  /* event view scratch, nfields: rts_event_view(.., row->vals) */
+    int rule;             /* matched rule, -1 = none */
+    int by_model;         /* the score came from the model (else the fallback) */
+    double fallback_score; /* with e->with_fallback: what the fallback says, and */
+    int fallback_rule;     /* the rule it would match (to compare the two) */
+    uint64_t features_ns, rules_ns;
 };
 
-/* @max_keys: this thread's share of limits.max_keys. */
+/* Per-thread evaluation state: room for a batch of batch_max events. */
+struct rts_eval {
+    struct rts_eval_row *rows;
+    size_t batch_max;
+    struct rts_feature_worker *fw;
+    uint64_t model_ns; /* the last batch's model call; 0 when the fallback scored it */
+    uint64_t end_ns;   /* clock when the last rts_pipeline_eval_batch returned */
+    int features_only; /* backfill: no score, no rules */
+    int no_prefetch;   /* benchmarks: no state prefetch within a batch */
+    int with_fallback; /* also score rows scored by the model with the fallback */
+    union rts_val *frames, *vals;
+    float *mx, *my; /* model inputs and outputs, batch_max rows */
+};
+
+/* @max_keys: this thread's share of limits.max_keys; @batch_max: the most
+ * events one rts_pipeline_eval_batch call takes (1 .. RTS_BATCH_MAX). */
 enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uint64_t max_keys,
-                           struct rts_errbuf *eb);
+                           size_t batch_max, struct rts_errbuf *eb);
 void rts_eval_fini(struct rts_eval *e);
 
-/* Features, score and decision of @ev into e->frame; stage times of
- * features and rules into e->stage_ns. Never allocates. */
+/* Features, score and decision of @n <= batch_max events into e->rows[i]:
+ * features event by event in order (each from the state before it), then
+ * one model call for the batch, then the rules. The events' values must be
+ * viewed through rows[i].vals or stay valid otherwise. Never allocates. */
+void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
+                             const struct rts_event *evs, size_t n);
+/* The same for one event, into e->rows[0]. */
 void rts_pipeline_eval(const struct rts_pipeline *p, struct rts_eval *e,
                        const struct rts_event *ev);
-/* 1 if the last evaluated event is an alert. */
-int rts_pipeline_is_alert(const struct rts_pipeline *p, const struct rts_eval *e);
+/* 1 if the evaluated event of @r is an alert. */
+int rts_pipeline_is_alert(const struct rts_pipeline *p, const struct rts_eval_row *r);
 
 /* Upper bound of one score record's bytes. */
 size_t rts_pipeline_record_max(const struct rts_pipeline *p);
-/* The score record (DESIGN.md section 4) of the last evaluated event, one
+/* The score record (DESIGN.md section 4) of the evaluated event of @r, one
  * JSON line with '\n'; returns its length (cap >= rts_pipeline_record_max). */
-size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_eval *e,
+size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_eval_row *r,
                                  const struct rts_event *ev, uint64_t latency_us, int features,
                                  char *buf, size_t cap);
 

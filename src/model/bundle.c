@@ -12,7 +12,7 @@
 
 struct manifest {
     const char *name, *format, *objective;
-    int64_t version;
+    int64_t version, score_class;
     const struct rts_conf_node *features, *hints, *metrics, *trained_at, *training, *reference;
 };
 
@@ -23,6 +23,8 @@ static const struct rts_opt manifest_opts[] = {
                     "xgboost-json | linear-json | mlp-json"),
     RTS_OPT_STR("objective", NULL, offsetof(struct manifest, objective), "training objective"),
     RTS_OPT_NODE("features", offsetof(struct manifest, features), "ordered feature names"),
+    RTS_OPT_INT("score_class", "1", offsetof(struct manifest, score_class),
+                "multi-class models: the class whose probability is the score"),
     RTS_OPT_NODE("threshold_hints", offsetof(struct manifest, hints), "cut-offs from training"),
     RTS_OPT_NODE("metrics", offsetof(struct manifest, metrics), "test-set metrics"),
     RTS_OPT_NODE("trained_at", offsetof(struct manifest, trained_at), "when"),
@@ -115,6 +117,14 @@ struct rts_bundle *rts_bundle_load(const char *dir, struct rts_errbuf *eb)
     if (check_features(b, m.features, eb)) {
         goto fail;
     }
+    if (rts_model_noutputs(b->model) > 1 &&
+        (m.score_class < 0 || (uint64_t)m.score_class >= rts_model_noutputs(b->model))) {
+        rts_conf_errf(eb, rts_conf_get(rts_conf_root(doc), "score_class"), "score_class",
+                      "%lld, but the model has classes 0..%zu", (long long)m.score_class,
+                      rts_model_noutputs(b->model) - 1);
+        goto fail;
+    }
+    b->score_class = rts_model_noutputs(b->model) > 1 ? (size_t)m.score_class : 0;
     b->name = strdup(m.name);
     b->version = (long)m.version;
     if (!b->name) {

@@ -22,6 +22,7 @@ struct rts_bundle {
     long version;
     char **features; /* nfeatures names, the model's input order */
     size_t nfeatures;
+    size_t score_class; /* the output that is the score (multi-class; else 0) */
     char label[96]; /* "fraud@3", for records and logs */
 };
 

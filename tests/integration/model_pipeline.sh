@@ -6,14 +6,28 @@
 "$RTS" gen --events 20000 --seed 5 --cards 2000 --density 200 > events.jsonl
 sed 's|^  type: generator|  type: file\n  path: events.jsonl|' "$SRC/examples/fraud/pipeline.yaml" |
   grep -vE '^  (events|rate|seed|fraud_rate|bad_rate|cards|density):' |
+  awk '/^model:/ { skip = 1; next } skip && /^  / { next } { skip = 0; print }' |
   sed "s|^fallback:|model: {path: $SRC/examples/fraud/model, timeout: 50ms}\nfallback:|" > p.yaml
 check "check accepts the bundle" "$RTS" check -c p.yaml
 "$RTS" run -c p.yaml --no-progress 2> run.err
 eq "every event scored" "$(lines out/demo/scores.jsonl)" 20000
-eq "all by the model" "$(grep -c '"model":"fraud@1","path":"model"' out/demo/scores.jsonl)" 20000
+eq "all by the model" "$(grep -c '"model":"fraud@2","path":"model"' out/demo/scores.jsonl)" 20000
 check "scores are probabilities" awk -F'"score":' '{ split($2, a, ","); if (a[1] < 0 || a[1] > 1) bad++ } END { exit bad > 0 }' out/demo/scores.jsonl
 check "model stage measured" grep -q "model " run.err
-check "report: all by the model, circuit closed" grep -q "fraud@1 scored 20000, the fallback 0; circuit closed" run.err
+check "report: all by the model, circuit closed" grep -q "fraud@2 scored 20000, the fallback 0; circuit closed" run.err
+check "report: batch sizes" grep -q "batches of .* events on average" run.err
+check "warmed up before the first event" grep -q "model warmed up" run.err
+# micro-batching changes no score: one event per call, and batches that wait
+# for each other, give the same records but for latency_us
+strip() { sed 's/,"latency_us":[0-9]*//' out/demo/scores.jsonl | sort; }
+strip > batched.txt
+for b in "{max: 1}" "{max: 256, max_wait: 2ms}"; do
+  sed "s|timeout: 50ms}|timeout: 50ms, batch: $b}|" p.yaml > pb.yaml
+  "$RTS" run -c pb.yaml --no-progress 2> runb.err
+  strip > other.txt
+  check "batch $b: the same scores" cmp -s batched.txt other.txt
+  [ "$b" != "{max: 1}" ] || check "batches of one" grep -q "batches of 1.0 events" runb.err
+done
 # a bundle whose manifest disagrees with the pipeline is refused by check
 mkdir -p bad && cp "$SRC/examples/fraud/model/model.json" bad/ &&
   sed 's/amount_log/amount_logg/' "$SRC/examples/fraud/model/manifest.yaml" > bad/manifest.yaml

@@ -95,7 +95,7 @@ TEST(per_event_path)
     go.cards = 2000; /* more keys than max_keys: evictions on the path too */
     go.bad_rate = 0.02;
     g = rts_gen_new(&go, &eb);
-    CHECK_INT(rts_eval_init(&e, p, 500, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_eval_init(&e, p, 500, 1, &eb), RTS_ERR_OK);
     rec_cap = rts_decode_record_max(p->conf->schema, p->conf->limits.max_event_bytes);
     rec = aligned_alloc(8, (rec_cap + 7) & ~(size_t)7);
     out_cap = rts_pipeline_record_max(p);
@@ -118,10 +118,10 @@ TEST(per_event_path)
                 bad++;
                 continue;
             }
-            rts_event_view(p->conf->schema, rec, &ev, e.vals);
+            rts_event_view(p->conf->schema, rec, &ev, e.rows[0].vals);
             rts_pipeline_eval(p, &e, &ev);
-            alerts += rts_pipeline_is_alert(p, &e);
-            bytes += rts_pipeline_format_score(p, &e, &ev, 1, 1, out, out_cap);
+            alerts += rts_pipeline_is_alert(p, &e.rows[0]);
+            bytes += rts_pipeline_format_score(p, &e.rows[0], &ev, 1, 1, out, out_cap);
         }
         if (pass == 1) { /* pass 0 is the warm-up */
             CHECK_INT(allocations - before, 0);

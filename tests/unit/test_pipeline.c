@@ -69,7 +69,7 @@ static int feed(struct runner *r, const char *json)
         fprintf(stderr, "decode failed: %s\n", err.msg);
         return -1;
     }
-    rts_event_view(r->p->conf->schema, r->rec, &ev, r->e.vals);
+    rts_event_view(r->p->conf->schema, r->rec, &ev, r->e.rows[0].vals);
     rts_pipeline_eval(r->p, &r->e, &ev);
     return 0;
 }
@@ -79,7 +79,7 @@ static double feat(struct runner *r, const char *name)
     enum rts_type t;
     int slot = rts_features_resolve(r->p->features, name, strlen(name), &t);
 
-    return slot < 0 ? -12345 : r->e.frame[slot].num;
+    return slot < 0 ? -12345 : r->e.rows[0].frame[slot].num;
 }
 
 TEST(windows_by_hand)
@@ -94,7 +94,7 @@ TEST(windows_by_hand)
         free(r);
         return;
     }
-    CHECK_INT(rts_eval_init(&r->e, r->p, 1000, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_eval_init(&r->e, r->p, 1000, 1, &eb), RTS_ERR_OK);
 
     /* first event: empty state */
     CHECK_INT(feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700001000000,\"amount\":10,\"m\":\"x\"}"), 0);
@@ -106,8 +106,8 @@ TEST(windows_by_hand)
     CHECK_NEAR(feat(r, "last3"), NAN, 0);
     CHECK_NEAR(feat(r, "since"), NAN, 0);
     CHECK_NEAR(feat(r, "ratio"), NAN, 0);
-    CHECK_NEAR(r->e.frame[r->p->slot_score].num, 0.1, 1e-12);
-    CHECK_INT(r->e.rule, 1);
+    CHECK_NEAR(r->e.rows[0].frame[r->p->slot_score].num, 0.1, 1e-12);
+    CHECK_INT(r->e.rows[0].rule, 1);
 
     /* 30 s later: sees the first event */
     CHECK_INT(feed(r, "{\"id\":\"2\",\"k\":\"a\",\"ts\":1700001030000,\"amount\":30,\"m\":\"y\"}"), 0);
@@ -127,7 +127,7 @@ TEST(windows_by_hand)
     /* another key is independent */
     CHECK_INT(feed(r, "{\"id\":\"3\",\"k\":\"b\",\"ts\":1700001040000,\"amount\":99,\"m\":\"x\"}"), 0);
     CHECK_NEAR(feat(r, "c5m"), 0, 0);
-    CHECK_INT(r->e.rule, 0); /* score 0.99 >= 0.5: block */
+    CHECK_INT(r->e.rows[0].rule, 0); /* score 0.99 >= 0.5: block */
 
     /* 10 minutes after the first: the 5m count has forgotten both, 1h has not */
     CHECK_INT(feed(r, "{\"id\":\"4\",\"k\":\"a\",\"ts\":1700001600000,\"amount\":20,\"m\":\"x\"}"), 0);
@@ -170,7 +170,7 @@ TEST(eviction_at_max_keys)
 
     r->p = build(base_yaml, &eb);
     CHECK(r->p != NULL);
-    CHECK_INT(rts_eval_init(&r->e, r->p, 2, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_eval_init(&r->e, r->p, 2, 1, &eb), RTS_ERR_OK);
     feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700000001000,\"amount\":1}");
     feed(r, "{\"id\":\"2\",\"k\":\"b\",\"ts\":1700000002000,\"amount\":1}");
     feed(r, "{\"id\":\"3\",\"k\":\"a\",\"ts\":1700000003000,\"amount\":1}"); /* a is the most recent */
@@ -205,7 +205,7 @@ TEST(late_events_and_ttl)
         free(r);
         return;
     }
-    CHECK_INT(rts_eval_init(&r->e, r->p, 100, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_eval_init(&r->e, r->p, 100, 1, &eb), RTS_ERR_OK);
     feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700001000000,\"amount\":10}");
     feed(r, "{\"id\":\"2\",\"k\":\"a\",\"ts\":1700001060000,\"amount\":20}");
     CHECK_NEAR(feat(r, "s1h"), 10, 0);
@@ -220,7 +220,7 @@ TEST(late_events_and_ttl)
     /* two hours out of order: scored, but older than every window: not applied */
     CHECK_INT(feed(r, "{\"id\":\"5\",\"k\":\"a\",\"ts\":1699993000000,\"amount\":1000}"),
               0);
-    CHECK_NEAR(r->e.frame[r->p->slot_score].num, 1, 0); /* scored: min(1, 1000 / 100) */
+    CHECK_NEAR(r->e.rows[0].frame[r->p->slot_score].num, 1, 0); /* scored: min(1, 1000 / 100) */
     feed(r, "{\"id\":\"6\",\"k\":\"a\",\"ts\":1700001080000,\"amount\":1}");
     CHECK_NEAR(feat(r, "s1h"), 36, 0); /* the 1000 is not in the window */
     rts_feature_worker_stats(r->e.fw, &fs);
@@ -306,11 +306,11 @@ TEST(model_scores)
         fprintf(stderr, "%s\n", eb.msg);
         goto out;
     }
-    CHECK_INT(rts_eval_init(&r->e, r->p, 10, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_eval_init(&r->e, r->p, 10, 1, &eb), RTS_ERR_OK);
     feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700000000000,\"amount\":10}");
     /* the fallback would say 0.1; the model: sigmoid(0 - 2 + 0.25) */
-    CHECK_NEAR(r->e.frame[r->p->slot_score].num, 1 / (1 + exp(1.75)), 1e-6);
-    CHECK_INT(r->e.rule, 1); /* allow */
+    CHECK_NEAR(r->e.rows[0].frame[r->p->slot_score].num, 1 / (1 + exp(1.75)), 1e-6);
+    CHECK_INT(r->e.rows[0].rule, 1); /* allow */
     for (int i = 2; i <= 5; i++) {
         char json[128];
         snprintf(json, sizeof(json),
@@ -319,11 +319,11 @@ TEST(model_scores)
     }
     /* amount 60, c5m 4 (four earlier events in 5 minutes): sigmoid(2 + 1) */
     CHECK_NEAR(feat(r, "c5m"), 4, 0);
-    CHECK_NEAR(r->e.frame[r->p->slot_score].num, 1 / (1 + exp(-3.0)), 1e-6);
-    CHECK_INT(r->e.rule, 0); /* block */
+    CHECK_NEAR(r->e.rows[0].frame[r->p->slot_score].num, 1 / (1 + exp(-3.0)), 1e-6);
+    CHECK_INT(r->e.rows[0].rule, 0); /* block */
     buf = malloc(rts_pipeline_record_max(r->p));
-    rts_event_view(r->p->conf->schema, r->rec, &ev, r->e.vals);
-    buf[rts_pipeline_format_score(r->p, &r->e, &ev, 7, 0, buf, rts_pipeline_record_max(r->p))] = 0;
+    rts_event_view(r->p->conf->schema, r->rec, &ev, r->e.rows[0].vals);
+    buf[rts_pipeline_format_score(r->p, &r->e.rows[0], &ev, 7, 0, buf, rts_pipeline_record_max(r->p))] = 0;
     CHECK(strstr(buf, "\"model\":\"t@3\",\"path\":\"model\"") != NULL);
     free(buf);
     rts_eval_fini(&r->e);
@@ -400,9 +400,9 @@ static int feed_n(struct runner *r, int n, int *next_id)
                  1700000000000LL + *next_id);
         (*next_id)++;
         feed(r, json);
-        by_model += r->e.by_model;
+        by_model += r->e.rows[0].by_model;
         /* the fallback says min(1, 10 / 100) = 0.1, the model 0.25 */
-        CHECK_NEAR(r->e.frame[r->p->slot_score].num, r->e.by_model ? 0.25 : 0.1, 1e-6);
+        CHECK_NEAR(r->e.rows[0].frame[r->p->slot_score].num, r->e.rows[0].by_model ? 0.25 : 0.1, 1e-6);
     }
     return by_model;
 }
@@ -419,7 +419,7 @@ TEST(model_circuit_breaker)
     int id = 1;
 
     snprintf(yaml, n,
-             "%smodel: {path: %s, timeout: 1ms, breaker: {window: 10s, min_calls: 5, "
+             "%smodel: {path: %s, timeout: 5ms, breaker: {window: 10s, min_calls: 5, "
              "failure_ratio: 0.5, open_for: 100ms, max_open: 1s, probes: 2}}\n",
              base_yaml, dir);
     r->p = build(yaml, &eb);
@@ -435,10 +435,10 @@ TEST(model_circuit_breaker)
     atomic_init(&f->base.refs, 1);
     f->slow_from = 5;
     f->slow_to = 11;
-    f->slow_ns = 3000000; /* 3 ms: slower than the 1 ms timeout */
+    f->slow_ns = 20000000; /* 20 ms: slower than the 5 ms timeout, even on a busy machine */
     rts_model_unref(r->p->bundle->model);
     r->p->bundle->model = &f->base;
-    CHECK_INT(rts_eval_init(&r->e, r->p, 10, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_eval_init(&r->e, r->p, 10, 1, &eb), RTS_ERR_OK);
 
     CHECK_INT(feed_n(r, 5, &id), 5);                      /* calls 0-4 fast: closed */
     CHECK_INT(feed_n(r, 5, &id), 5);                      /* calls 5-9 slow: 5 of 10 fail */
@@ -467,19 +467,124 @@ out:
     free(r);
 }
 
-/* Replace the first occurrence of @from in base_yaml by @to. */
-static char *variant(const char *from, const char *to)
+/* A 3-class softmax model over amount: logits 0, 0.01 * amount, 0.02 * amount. */
+static const char *write_softmax_bundle(void)
 {
-    const char *at = strstr(base_yaml, from);
-    size_t n = strlen(base_yaml) + strlen(to) + 1;
+    static char dir[64];
+    char path[128];
+    FILE *f;
+
+    snprintf(dir, sizeof(dir), "/tmp/rts-test-bundle-XXXXXX");
+    if (!mkdtemp(dir)) {
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/model.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"format\":\"linear-json\",\"version\":1,\"objective\":\"softmax\","
+          "\"features\":[\"amount\"],\"missing\":{\"strategy\":\"zero\"},"
+          "\"coef\":[[0],[0.01],[0.02]],\"intercept\":[0,0,0]}",
+          f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/manifest.yaml", dir);
+    f = fopen(path, "w");
+    fputs("name: mc\nversion: 2\nformat: linear-json\nobjective: softmax\nfeatures: [amount]\n"
+          "score_class: 2\n",
+          f);
+    fclose(f);
+    return dir;
+}
+
+static char *replace(const char *text, const char *from, const char *to);
+static char *variant(const char *from, const char *to);
+
+TEST(multiclass_and_batches)
+{
+    struct rts_errbuf eb = {0};
+    struct runner *r = calloc(1, sizeof(*r));
+    struct rts_eval batch;
+    const char *dir = write_softmax_bundle();
+    char model[160], *yaml, *y1, buf[2048];
+    char recs[4][512] __attribute__((aligned(8)));
+    struct rts_event evs[4];
+    struct rts_decode_err err;
+    double e1 = exp(1.0), e2 = exp(2.0);
+
+    snprintf(model, sizeof(model), "workers: 1\nmodel: {path: %s, batch: {max: 4}}", dir);
+    y1 = variant("workers: 1", model);
+    yaml = replace(y1, "score >= 0.5", "p2 > 0.6 and p0 < 0.2"); /* rules read p0..p2 */
+    free(y1);
+    r->p = build(yaml, &eb);
+    CHECK(r->p != NULL);
+    if (!r->p) {
+        fprintf(stderr, "%s\n", eb.msg);
+        goto out;
+    }
+    CHECK_INT(r->p->nprobs, 3);
+    CHECK_INT(r->p->conf->batch_max, 4);
+    CHECK_INT(rts_eval_init(&r->e, r->p, 10, 1, &eb), RTS_ERR_OK);
+    feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700000000000,\"amount\":100}");
+    CHECK_NEAR(r->e.rows[0].frame[r->p->slot_probs].num, 1 / (1 + e1 + e2), 1e-6);
+    CHECK_NEAR(r->e.rows[0].frame[r->p->slot_score].num, e2 / (1 + e1 + e2), 1e-6);
+    CHECK_INT(r->e.rows[0].rule, 0); /* p2 0.665 > .6 and p0 0.09 < .2: block */
+    buf[rts_pipeline_format_score(r->p, &r->e.rows[0], &(struct rts_event){0}, 1, 0, buf,
+                                  sizeof(buf))] = 0;
+    CHECK(strstr(buf, "\"probs\":[0.09") != NULL && strstr(buf, "\"model\":\"mc@2\"") != NULL);
+
+    /* a batch of four gives what four single evaluations give */
+    CHECK_INT(rts_eval_init(&batch, r->p, 10, 4, &eb), RTS_ERR_OK);
+    for (int i = 0; i < 4; i++) {
+        char json[128];
+        snprintf(json, sizeof(json), "{\"id\":\"%d\",\"k\":\"%c\",\"ts\":%lld,\"amount\":%d}", i,
+                 'b' + i % 2, 1700000000000LL + i, 20 * i);
+        CHECK(rts_decode(r->p->conf->schema, json, strlen(json), 65536, 0, recs[i],
+                         sizeof(recs[i]), &err) > 0);
+        rts_event_view(r->p->conf->schema, recs[i], &evs[i], batch.rows[i].vals);
+    }
+    rts_pipeline_eval_batch(r->p, &batch, evs, 4);
+    for (int i = 0; i < 4; i++) {
+        rts_event_view(r->p->conf->schema, recs[i], &evs[i], r->e.rows[0].vals);
+        rts_pipeline_eval(r->p, &r->e, &evs[i]);
+        CHECK(batch.rows[i].by_model);
+        for (size_t k = 0; k < r->p->nslots; k++) {
+            if (k != (size_t)r->p->slot_decision) {
+                CHECK(memcmp(&batch.rows[i].frame[k], &r->e.rows[0].frame[k],
+                             sizeof(union rts_val)) == 0);
+            }
+        }
+        CHECK_INT(batch.rows[i].rule, r->e.rows[0].rule);
+    }
+    rts_eval_fini(&batch);
+    rts_eval_fini(&r->e);
+    rts_pipeline_free(r->p);
+
+    /* p3 does not exist for three classes */
+    memcpy(strstr(yaml, "p2 > 0.6"), "p3", 2);
+    r->p = build(yaml, &eb);
+    CHECK(r->p == NULL && strstr(eb.msg, "p3") != NULL);
+out:
+    remove_bundle(dir);
+    free(yaml);
+    free(r);
+}
+
+/* Replace the first occurrence of @from in base_yaml by @to. */
+static char *replace(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    size_t n = strlen(text) + strlen(to) + 1;
     char *s = malloc(n);
 
     if (!at) {
-        fprintf(stderr, "variant: '%s' not in base\n", from);
+        fprintf(stderr, "replace: '%s' not in the text\n", from);
         abort();
     }
-    snprintf(s, n, "%.*s%s%s", (int)(at - base_yaml), base_yaml, to, at + strlen(from));
+    snprintf(s, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
     return s;
+}
+
+static char *variant(const char *from, const char *to)
+{
+    return replace(base_yaml, from, to);
 }
 
 static void expect_error(const char *from, const char *to, const char *want)
@@ -520,8 +625,8 @@ TEST(config_errors)
     expect_error("score >= 0.5", "decision + 1", "needs numbers");
     expect_error("min(1, amount / 100)", "score", "unknown name 'score'");
     expect_error("fallback: {score:", "fallbak: {score:", "unknown key");
-    expect_error("workers: 1", "workers: 1\nmodel: {path: x, batch: {max: 8}}",
-                 "batch is not available in this build yet");
+    expect_error("workers: 1", "workers: 1\nmodel: {path: x, batch: {max: 0}}",
+                 "model.batch.max: expected 1..1024, got 0");
     expect_error("workers: 1", "workers: 1\nmodel: {path: nowhere}", "model.path: ");
     expect_error("workers: 1", "workers: 1\ndedup: {horizon: 10m}", "not available in this build");
     expect_error("of: m, window: 1h}", "of: m, window: 1h, exact: 5000}", "exact must be 1..4096");
@@ -539,16 +644,16 @@ TEST(score_record)
     size_t n;
 
     r->p = build(base_yaml, &eb);
-    CHECK_INT(rts_eval_init(&r->e, r->p, 10, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_eval_init(&r->e, r->p, 10, 1, &eb), RTS_ERR_OK);
     feed(r, "{\"id\":\"t\\\"1\",\"k\":\"c-42\",\"ts\":1700000000123,\"amount\":50}");
-    rts_event_view(r->p->conf->schema, r->rec, &ev, r->e.vals);
+    rts_event_view(r->p->conf->schema, r->rec, &ev, r->e.rows[0].vals);
     buf = malloc(rts_pipeline_record_max(r->p));
-    n = rts_pipeline_format_score(r->p, &r->e, &ev, 184, 0, buf, rts_pipeline_record_max(r->p));
+    n = rts_pipeline_format_score(r->p, &r->e.rows[0], &ev, 184, 0, buf, rts_pipeline_record_max(r->p));
     buf[n] = '\0';
     CHECK_STR(buf, "{\"id\":\"t\\\"1\",\"key\":\"c-42\",\"ts\":1700000000123,\"score\":0.5,"
                    "\"decision\":\"block\",\"reasons\":[\"score >= 0.5\"],\"model\":null,"
                    "\"path\":\"fallback\",\"latency_us\":184}\n");
-    n = rts_pipeline_format_score(r->p, &r->e, &ev, 1, 1, buf, rts_pipeline_record_max(r->p));
+    n = rts_pipeline_format_score(r->p, &r->e.rows[0], &ev, 1, 1, buf, rts_pipeline_record_max(r->p));
     buf[n] = '\0';
     CHECK(strstr(buf, "\"features\":{\"c5m\":0,\"s1h\":0,\"mean1h\":null,") != NULL);
     free(buf);
@@ -584,6 +689,7 @@ int main(void)
     RUN(model_scores);
     RUN(model_feature_not_in_pipeline);
     RUN(model_circuit_breaker);
+    RUN(multiclass_and_batches);
     RUN(config_errors);
     RUN(score_record);
     RUN(dlq_record);
