@@ -57,7 +57,7 @@ struct rts_http_req {
  * changes what it needs. content_type must live until the handler returns
  * (a string literal). The body is taken over by the server. */
 struct rts_http_resp {
-    int status; /* 100..599; anything else is sent as 500 */
+    int status; /* 200..599; anything else is sent as 500 */
     const char *content_type;
     struct rts_buf body;
 };
