@@ -63,7 +63,8 @@ static const struct rts_opt top_opts_table[] = {
                  "the embedded model; without it, score = fallback.score"),
     RTS_OPT_NODE("dedup", offsetof(struct top_opts, dedup), "dedup by event id (not yet)"),
     RTS_OPT_NODE("checkpoint", offsetof(struct top_opts, checkpoint), "checkpoints (not yet)"),
-    RTS_OPT_NODE("http", offsetof(struct top_opts, http), "HTTP control plane (not yet)"),
+    RTS_OPT_NODE("http", offsetof(struct top_opts, http),
+                 "HTTP control plane: metrics, health, status, admin API"),
     RTS_OPT_END,
 };
 
@@ -164,6 +165,15 @@ static const struct rts_opt model_opts_table[] = {
                      "breaker; 0 = no breaker"),
     RTS_OPT_NODE("breaker", offsetof(struct model_opts, breaker),
                  "circuit breaker settings (with timeout)"),
+    RTS_OPT_END,
+};
+
+static const struct rts_opt http_opts_table[] = {
+    RTS_OPT_STR_REQ("listen", offsetof(struct rts_http_conf, listen),
+                    "host:port to serve on, e.g. 127.0.0.1:9464 (port 0: any free port, logged)"),
+    RTS_OPT_STR("admin_token_file", NULL, offsetof(struct rts_http_conf, admin_token_file),
+                "file holding the bearer token of /admin/* (owner-only permissions); required "
+                "to listen on an address other than loopback"),
     RTS_OPT_END,
 };
 
@@ -753,7 +763,6 @@ static enum rts_err refuse_later(const struct top_opts *t, struct rts_errbuf *eb
         {t->stores, "stores", "online feature stores"},
         {t->dedup, "dedup", "dedup by event id"},
         {t->checkpoint, "checkpoint", "checkpoints"},
-        {t->http, "http", "the HTTP control plane"},
     };
     for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
         if (later[i].n) {
@@ -798,6 +807,9 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
     if (parse_workers(c, t.workers, eb) || parse_source(c, t.source, eb) ||
         parse_event(cf, t.event, eb) || parse_features(cf, t.features, eb) ||
         parse_rules(cf, t.rules, eb)) {
+        goto fail;
+    }
+    if (t.http && rts_opt_apply(http_opts_table, t.http, "http", NULL, &c->http, eb)) {
         goto fail;
     }
     c->batch_max = 64;
@@ -932,6 +944,10 @@ enum rts_err rts_pipeline_conf_doc(struct rts_buf *out)
                       rule_opts_table);
     rc |= doc_section(out, "model", "The model that gives the score (docs/MODELS.md).",
                       model_opts_table);
+    rc |= doc_section(out, "http",
+                      "The control plane (docs/OPERATIONS.md): GET /metrics (Prometheus), "
+                      "/healthz, /readyz, /status; /admin/* with a bearer token.",
+                      http_opts_table);
     rc |= doc_section(out, "model.batch",
                       "Micro-batching: each worker scores the events it has queued with one "
                       "model call.",

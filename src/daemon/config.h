@@ -84,6 +84,10 @@ struct rts_pipeline_conf {
     const char *model_path; /* bundle folder; NULL = score with fallback.score */
     int64_t model_timeout_us; /* a slower model call counts as a failure; 0 = no breaker */
     int batch_max;            /* events per worker batch (model.batch.max; 64 by default) */
+    struct rts_http_conf {
+        const char *listen;           /* NULL: no HTTP server */
+        const char *admin_token_file; /* NULL: no token (loopback only) */
+    } http;
     int64_t batch_wait_us;    /* model.batch.max_wait */
     struct rts_breaker_conf {
         int64_t window_us, open_us, max_open_us;

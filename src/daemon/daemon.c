@@ -25,6 +25,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/ring.h"
+#include "daemon/serve.h"
+#include "serve/notify.h"
 
 static atomic_int stop_flag; /* lock-free, so safe to store from a signal handler */
 
@@ -80,8 +82,12 @@ struct worker {
     uint64_t budget[RTS_STAGE__COUNT];
     struct rts_hist hist[RTS_STAGE__COUNT];
     struct rts_hist hist_batch; /* events per batch */
+    struct rts_hist hist_score; /* scores in millionths */
+    struct rts_hist hist_e2e;   /* event time to emitted, ns (events from the past only) */
+    uint64_t beat_ns;           /* the worker's loop last went round (health) */
     struct rts_accuracy acc;    /* with opts.label */
     struct rts_event *evs;      /* views of the batch's events */
+    int64_t wall_ms;            /* wall clock at the batch's emit */
     int done;
 };
 
@@ -94,9 +100,13 @@ struct rts_daemon {
     int nworkers;
     struct worker *w;
     int label_slot; /* frame slot of opts.label; -1 = none */
+    struct rts_serve *serve; /* the HTTP control plane, when configured */
+    uint64_t wd_interval_ns, wd_last_ns; /* systemd watchdog */
+    int stopping_sent;
     /* source thread */
     pthread_t src_tid;
     int src_started, src_done;
+    uint64_t src_beat_ns;
     struct outbuf src_dlq;
     char *scratch; /* one decoded record */
     size_t scratch_cap;
@@ -278,6 +288,7 @@ static void enqueue(struct rts_daemon *d, size_t size, uint64_t ingest_ns)
         /* backpressure: the worker is behind; hand over DLQ output and wait */
         outbuf_flush(d, &d->src_dlq);
         rts_ring_wait_writable(w->ring, need, 10 * 1000 * 1000);
+        __atomic_store_n(&d->src_beat_ns, rts_now_ns(), __ATOMIC_RELAXED);
     }
     q->ingest_ns = ingest_ns;
     q->size = size;
@@ -328,6 +339,7 @@ static void *source_main(void *arg)
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     while (!rts_stop_requested() && !daemon_failed(d)) {
         size_t n = 0;
+        __atomic_store_n(&d->src_beat_ns, rts_now_ns(), __ATOMIC_RELAXED);
         enum rts_src_status st = d->src_ops->poll(d->src_ctx, msgs, POLL_BATCH, &n, 100, &eb);
         uint64_t ingest_ns = rts_now_ns();
         int64_t ingest_ms = rts_wall_ms();
@@ -390,6 +402,13 @@ static void worker_emit(struct worker *w, size_t i, const struct qhdr *q,
     worker_stage(w, RTS_STAGE_RULES, r->rules_ns);
     worker_stage(w, RTS_STAGE_EMIT, t1 - t0);
     worker_stage(w, RTS_STAGE_TOTAL, t1 - q->ingest_ns);
+    if (!isnan(r->frame[p->slot_score].num)) {
+        double sc = r->frame[p->slot_score].num;
+        rts_hist_add(&w->hist_score, sc <= 0 ? 0 : sc >= 1 ? 1000000 : (uint64_t)(sc * 1e6));
+    }
+    if (w->wall_ms >= ev->ts_ms) {
+        rts_hist_add(&w->hist_e2e, (uint64_t)(w->wall_ms - ev->ts_ms) * 1000000u);
+    }
     if (d->label_slot >= 0) {
         double y = r->frame[d->label_slot].num;
         int positive = !isnan(y) && y != 0;
@@ -443,6 +462,7 @@ static void worker_batch(struct worker *w, const struct qhdr *q0)
         rts_event_view(schema, qs[i] + 1, &w->evs[i], w->ev.rows[i].vals);
     }
     rts_pipeline_eval_batch(w->d->p, &w->ev, w->evs, n);
+    w->wall_ms = rts_wall_ms();
     for (size_t i = 0; i < n; i++) {
         worker_emit(w, i, qs[i], &w->evs[i]);
     }
@@ -489,6 +509,7 @@ static void *worker_main(void *arg)
         size_t n;
         const struct qhdr *q = rts_ring_peek(w->ring, &n);
 
+        __atomic_store_n(&w->beat_ns, rts_now_ns(), __ATOMIC_RELAXED);
         if (!q) {
             worker_flush(w); /* idle: hand over what is batched */
             if (rts_ring_closed(w->ring)) {
@@ -639,6 +660,13 @@ struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
             goto fail;
         }
     }
+    if (eb) {
+        eb->code = RTS_ERR_OK;
+    }
+    d->serve = rts_serve_new(d, eb);
+    if (!d->serve && eb && eb->code) {
+        goto fail;
+    }
     return d;
 fail:
     rts_daemon_free(d);
@@ -651,6 +679,33 @@ const struct rts_pipeline *rts_daemon_pipeline(const struct rts_daemon *d)
 }
 
 static void progress_line(const struct rts_daemon *d, double *last_t, uint64_t *last_n);
+
+/* systemd (no-ops outside it): READY=1 once everything runs, WATCHDOG=1 at
+ * half the watchdog interval while every thread makes progress, STOPPING=1
+ * when a stop is requested. Errors are only worth a debug line. */
+static void notify(struct rts_daemon *d, int tick)
+{
+    struct rts_errbuf eb = {0};
+    char why[256];
+    uint64_t now = rts_now_ns();
+
+    if (!tick) {
+        d->wd_interval_ns = rts_notify_watchdog_interval_ns();
+        snprintf(why, sizeof(why), "scoring: pipeline %s, %d workers", d->p->conf->name,
+                 d->nworkers);
+        rts_notify_ready(why, &eb);
+        return;
+    }
+    if (rts_stop_requested() && !d->stopping_sent) {
+        d->stopping_sent = 1;
+        rts_notify_stopping("draining", &eb);
+    }
+    if (d->wd_interval_ns && now - d->wd_last_ns >= d->wd_interval_ns &&
+        rts_daemon_health(d, 10ull * 1000 * 1000 * 1000, why, sizeof(why))) {
+        d->wd_last_ns = now;
+        rts_notify_watchdog(&eb);
+    }
+}
 
 enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
 {
@@ -677,9 +732,11 @@ enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
     }
     rts_log(RTS_LOG_INFO, "pipeline started", "pipeline=%s workers=%d source=%s",
             d->p->conf->name, d->nworkers, d->src_ops->name);
+    notify(d, 0);
     while (!all_done) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
+        notify(d, 1);
         all_done = 1;
         for (int i = 0; i < d->nworkers; i++) {
             all_done &= !d->w[i].started || __atomic_load_n(&d->w[i].done, __ATOMIC_ACQUIRE);
@@ -722,6 +779,7 @@ void rts_daemon_free(struct rts_daemon *d)
     if (!d) {
         return;
     }
+    rts_serve_free(d->serve); /* first: its handlers read everything below */
     for (int i = 0; d->w && i < d->nworkers; i++) {
         struct worker *w = &d->w[i];
         rts_ring_free(w->ring);
@@ -785,6 +843,8 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
             }
         }
         rts_hist_merge(&s->batch, &w->hist_batch);
+        rts_hist_merge(&s->score, &w->hist_score);
+        rts_hist_merge(&s->e2e, &w->hist_e2e);
         if (s->acc.rules) {
             rts_accuracy_merge(&s->acc, &w->acc);
         }
@@ -1023,4 +1083,72 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
         }
     }
     rts_daemon_stats_fini(&s);
+}
+
+/* ---- for the control plane ---- */
+
+int rts_daemon_nworkers(const struct rts_daemon *d)
+{
+    return d->nworkers;
+}
+
+void rts_daemon_worker_info(const struct rts_daemon *d, int i, struct rts_daemon_worker_info *wi)
+{
+    const struct worker *w = &d->w[i];
+    struct rts_feature_stats fs;
+
+    rts_feature_worker_stats(w->ev.fw, &fs);
+    wi->queued = rts_ring_count(w->ring);
+    wi->keys = fs.keys;
+    wi->scored = LOAD(w->scored);
+    wi->beat_ns = __atomic_load_n(&w->beat_ns, __ATOMIC_RELAXED);
+    wi->done = __atomic_load_n(&w->done, __ATOMIC_ACQUIRE);
+}
+
+int rts_daemon_health(const struct rts_daemon *d, uint64_t max_stall_ns, char *why, size_t cap)
+{
+    uint64_t now = rts_now_ns();
+
+    if (daemon_failed(d)) {
+        snprintf(why, cap, "failed: %s", d->fail.msg);
+        return 0;
+    }
+    for (int i = 0; i < d->nworkers; i++) {
+        struct rts_daemon_worker_info wi;
+        rts_daemon_worker_info(d, i, &wi);
+        if (!wi.done && wi.beat_ns && wi.beat_ns < now && now - wi.beat_ns > max_stall_ns) {
+            snprintf(why, cap, "worker %d has not gone round its loop for %.1f s", i,
+                     (double)(now - wi.beat_ns) / 1e9);
+            return 0;
+        }
+    }
+    if (d->src_started && !__atomic_load_n(&d->src_done, __ATOMIC_ACQUIRE)) {
+        uint64_t b = __atomic_load_n(&d->src_beat_ns, __ATOMIC_RELAXED);
+        if (b && b < now && now - b > max_stall_ns) { /* b may be newer than now */
+            snprintf(why, cap, "the source thread has been blocked for %.1f s (backpressure?)",
+                     (double)(now - b) / 1e9);
+            return 0;
+        }
+    }
+    snprintf(why, cap, "ok");
+    return 1;
+}
+
+int rts_daemon_ready(const struct rts_daemon *d, char *why, size_t cap)
+{
+    if (rts_stop_requested() || daemon_failed(d)) {
+        snprintf(why, cap, "%s", daemon_failed(d) ? "failed" : "stopping");
+        return 0;
+    }
+    if (!d->src_started || __atomic_load_n(&d->src_done, __ATOMIC_ACQUIRE)) {
+        snprintf(why, cap, "%s", d->src_started ? "the source has ended" : "starting");
+        return 0;
+    }
+    snprintf(why, cap, "ok");
+    return 1;
+}
+
+const char *rts_daemon_source_name(const struct rts_daemon *d)
+{
+    return d->src_ops->name;
 }

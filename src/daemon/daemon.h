@@ -54,13 +54,15 @@ enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb);
 
 struct rts_daemon_stats {
     double elapsed_s;
-    uint64_t in, scored, dlq, shed, alerts;
+    uint64_t in, scored, dlq, shed, alerts, duplicates;
     uint64_t by_fallback; /* scored by the fallback while the model's circuit was open */
     uint64_t dlq_by_reason[RTS_DLQ__COUNT];
     uint64_t *by_rule; /* nrules + 1 entries: [0] no rule matched, [i+1] rule i */
     uint64_t budget_exceeded[RTS_STAGE__COUNT];
     struct rts_hist hist[RTS_STAGE__COUNT];
     struct rts_hist batch; /* events per worker batch */
+    struct rts_hist score; /* scores, in millionths */
+    struct rts_hist e2e;   /* event time to emitted, ns */
     struct rts_accuracy acc; /* with opts.label (acc.rules != NULL) */
     struct rts_feature_stats state;
     uint64_t queued;
@@ -76,6 +78,20 @@ void rts_daemon_stats_fini(struct rts_daemon_stats *s);
 void rts_daemon_report(const struct rts_daemon *d, FILE *out);
 
 const struct rts_pipeline *rts_daemon_pipeline(const struct rts_daemon *d);
+const char *rts_daemon_source_name(const struct rts_daemon *d);
+
+/* For the control plane (any thread, values a moment old). */
+struct rts_daemon_worker_info {
+    uint64_t queued, keys, scored;
+    uint64_t beat_ns; /* clock when its loop last went round; 0 = not started */
+    int done;
+};
+int rts_daemon_nworkers(const struct rts_daemon *d);
+void rts_daemon_worker_info(const struct rts_daemon *d, int i, struct rts_daemon_worker_info *wi);
+/* 1 if every thread made progress within @max_stall_ns, else 0 with @why. */
+int rts_daemon_health(const struct rts_daemon *d, uint64_t max_stall_ns, char *why, size_t cap);
+/* 1 if the pipeline takes events (model warmed, source running, not stopping). */
+int rts_daemon_ready(const struct rts_daemon *d, char *why, size_t cap);
 void rts_daemon_free(struct rts_daemon *d);
 
 #endif /* RTS_DAEMON_DAEMON_H */

@@ -1,0 +1,303 @@
+/*
+ * serve.c - the daemon's control plane over HTTP (DESIGN.md section 5):
+ * /metrics in the Prometheus text format, /healthz, /readyz and /status.
+ *
+ * Handlers run on the HTTP server's threads and only read: counters and
+ * histograms are merged from the workers' single-writer copies
+ * (rts_daemon_stats), so a scrape never stops the pipeline. The server
+ * lives from rts_serve_new to rts_serve_free, inside the daemon's life.
+ */
+#include "daemon/serve.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/fmt.h"
+#include "core/log.h"
+#include "serve/http.h"
+#include "serve/prom.h"
+
+#define HEALTH_STALL_NS (10ull * 1000 * 1000 * 1000) /* a thread silent this long is unhealthy */
+
+struct rts_serve {
+    struct rts_daemon *d;
+    struct rts_http *http;
+};
+
+static const double score_bounds[] = {0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
+                                      0.6,  0.7, 0.8,  0.9, 0.95, 0.99};
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+
+static void put_u64(struct rts_prom *pm, const char *name, const char *help, uint64_t v,
+                    enum rts_prom_type type)
+{
+    rts_prom_family(pm, name, type, help);
+    rts_prom_sample_u64(pm, NULL, 0, v);
+}
+
+static void metrics(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    const struct rts_pipeline *p = rts_daemon_pipeline(sv->d);
+    struct rts_daemon_stats s;
+    struct rts_errbuf eb = {0};
+    struct rts_prom pm;
+    char buf[32];
+
+    (void)req;
+    rts_daemon_stats(sv->d, &s);
+    resp->content_type = RTS_PROM_CONTENT_TYPE;
+    rts_prom_init(&pm, &resp->body, 0);
+
+    rts_prom_family(&pm, "rtscore_events_total", RTS_PROM_COUNTER,
+                    "Events by final outcome; every event ends as exactly one of them.");
+    rts_prom_sample_u64(&pm, (const struct rts_prom_label[]){{"outcome", "scored"}}, 1, s.scored);
+    rts_prom_sample_u64(&pm, (const struct rts_prom_label[]){{"outcome", "dlq"}}, 1, s.dlq);
+    rts_prom_sample_u64(&pm, (const struct rts_prom_label[]){{"outcome", "shed"}}, 1, s.shed);
+    rts_prom_sample_u64(&pm, (const struct rts_prom_label[]){{"outcome", "duplicate"}}, 1,
+                        s.duplicates);
+
+    rts_prom_family(&pm, "rtscore_dlq_total", RTS_PROM_COUNTER,
+                    "Dead-lettered events by reason.");
+    for (int r = 0; r < RTS_DLQ__COUNT; r++) {
+        rts_prom_sample_u64(
+            &pm,
+            (const struct rts_prom_label[]){{"reason", rts_dlq_reason_name((enum rts_dlq_reason)r)}},
+            1, s.dlq_by_reason[r]);
+    }
+
+    rts_prom_family(&pm, "rtscore_stage_latency_seconds", RTS_PROM_HISTOGRAM,
+                    "Time per event in each stage; total is ingest to emitted.");
+    for (int st = 0; st < RTS_STAGE__COUNT; st++) {
+        rts_prom_hist_seconds(
+            &pm, (const struct rts_prom_label[]){{"stage", rts_stage_name((enum rts_stage)st)}}, 1,
+            &s.hist[st]);
+    }
+    rts_prom_family(&pm, "rtscore_e2e_latency_seconds", RTS_PROM_HISTOGRAM,
+                    "Event time to emitted, for events stamped in the past.");
+    rts_prom_hist_seconds(&pm, NULL, 0, &s.e2e);
+
+    rts_prom_family(&pm, "rtscore_budget_exceeded_total", RTS_PROM_COUNTER,
+                    "Events whose stage took longer than its latency_budget.");
+    for (int st = 0; st < RTS_STAGE__COUNT; st++) {
+        rts_prom_sample_u64(
+            &pm, (const struct rts_prom_label[]){{"stage", rts_stage_name((enum rts_stage)st)}}, 1,
+            s.budget_exceeded[st]);
+    }
+
+    rts_prom_family(&pm, "rtscore_predictions_total", RTS_PROM_COUNTER,
+                    "Scores by model, version and path (model, or fallback while the circuit is "
+                    "open).");
+    if (p->bundle) {
+        snprintf(buf, sizeof(buf), "%ld", p->bundle->version);
+        rts_prom_sample_u64(&pm,
+                            (const struct rts_prom_label[]){{"model", p->bundle->name},
+                                                            {"version", buf},
+                                                            {"path", "model"}},
+                            3, s.scored - s.by_fallback);
+        rts_prom_sample_u64(&pm,
+                            (const struct rts_prom_label[]){{"model", p->bundle->name},
+                                                            {"version", buf},
+                                                            {"path", "fallback"}},
+                            3, s.by_fallback);
+    } else {
+        rts_prom_sample_u64(&pm,
+                            (const struct rts_prom_label[]){{"model", ""}, {"version", ""},
+                                                            {"path", "fallback"}},
+                            3, s.scored);
+    }
+    rts_prom_family(&pm, "rtscore_score", RTS_PROM_HISTOGRAM, "Scores given.");
+    rts_prom_hist_scaled(&pm, NULL, 0, &s.score, 1e6, score_bounds,
+                         sizeof(score_bounds) / sizeof(score_bounds[0]));
+    rts_prom_family(&pm, "rtscore_batch_size", RTS_PROM_HISTOGRAM,
+                    "Events per worker batch (one model call each).");
+    rts_prom_hist_scaled(&pm, NULL, 0, &s.batch, 1, batch_bounds,
+                         sizeof(batch_bounds) / sizeof(batch_bounds[0]));
+    if (p->bundle) {
+        rts_prom_family(&pm, "rtscore_model_info", RTS_PROM_GAUGE,
+                        "The models in their slots (value 1).");
+        rts_prom_sample(&pm,
+                        (const struct rts_prom_label[]){{"model", p->bundle->name},
+                                                        {"version", buf},
+                                                        {"slot", "live"}},
+                        3, 1);
+    }
+    if (p->breaker) {
+        enum rts_breaker_state bst = rts_breaker_state(p->breaker);
+        rts_prom_family(&pm, "rtscore_circuit_state", RTS_PROM_GAUGE,
+                        "Circuit breakers: 0 closed, 1 half-open, 2 open.");
+        rts_prom_sample(&pm, (const struct rts_prom_label[]){{"dependency", "model"}}, 1,
+                        bst == RTS_BREAKER_CLOSED ? 0 : bst == RTS_BREAKER_HALF_OPEN ? 1 : 2);
+    }
+
+    rts_prom_family(&pm, "rtscore_queue_depth", RTS_PROM_GAUGE, "Events queued per worker.");
+    for (int i = 0; i < rts_daemon_nworkers(sv->d); i++) {
+        struct rts_daemon_worker_info wi;
+        char wid[16];
+        rts_daemon_worker_info(sv->d, i, &wi);
+        snprintf(wid, sizeof(wid), "%d", i);
+        rts_prom_sample_u64(&pm, (const struct rts_prom_label[]){{"worker", wid}}, 1, wi.queued);
+    }
+    rts_prom_family(&pm, "rtscore_keys", RTS_PROM_GAUGE, "Keys held in state per worker.");
+    for (int i = 0; i < rts_daemon_nworkers(sv->d); i++) {
+        struct rts_daemon_worker_info wi;
+        char wid[16];
+        rts_daemon_worker_info(sv->d, i, &wi);
+        snprintf(wid, sizeof(wid), "%d", i);
+        rts_prom_sample_u64(&pm, (const struct rts_prom_label[]){{"worker", wid}}, 1, wi.keys);
+    }
+    put_u64(&pm, "rtscore_keys_evicted_total", "Keys evicted at limits.max_keys.",
+            s.state.evicted, RTS_PROM_COUNTER);
+    put_u64(&pm, "rtscore_keys_expired_total", "Keys expired after limits.key_ttl.",
+            s.state.expired, RTS_PROM_COUNTER);
+    put_u64(&pm, "rtscore_late_events_total",
+            "Events older than a window: scored, not applied to it.", s.state.late,
+            RTS_PROM_COUNTER);
+    put_u64(&pm, "rtscore_state_bytes", "Memory in use for keyed state.",
+            s.state.bytes_committed, RTS_PROM_GAUGE);
+    rts_prom_family(&pm, "rtscore_uptime_seconds", RTS_PROM_GAUGE, "Seconds since the start.");
+    rts_prom_sample(&pm, NULL, 0, s.elapsed_s);
+    rts_daemon_stats_fini(&s);
+    if (rts_prom_finish(&pm, &eb)) {
+        rts_buf_fini(&resp->body);
+        rts_http_error(resp, 500, eb.msg);
+    }
+}
+
+static void text(struct rts_http_resp *resp, int ok, const char *why)
+{
+    resp->status = ok ? 200 : 503;
+    resp->content_type = "text/plain; charset=utf-8";
+    rts_buf_printf(&resp->body, "%s\n", why);
+}
+
+static void healthz(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    char why[256];
+
+    (void)req;
+    text(resp, rts_daemon_health(sv->d, HEALTH_STALL_NS, why, sizeof(why)), why);
+}
+
+static void readyz(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    char why[256];
+
+    (void)req;
+    text(resp, rts_daemon_ready(sv->d, why, sizeof(why)), why);
+}
+
+static void json_str(struct rts_buf *b, const char *s)
+{
+    char tmp[6 * 256 + 3];
+    size_t n = strnlen(s, 256);
+    rts_buf_append(b, tmp, rts_fmt_json_str(tmp, sizeof(tmp), s, n));
+}
+
+static void status(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    const struct rts_pipeline *p = rts_daemon_pipeline(sv->d);
+    struct rts_daemon_stats s;
+    struct rts_buf *b = &resp->body;
+    char why[256];
+
+    (void)req;
+    rts_daemon_stats(sv->d, &s);
+    resp->content_type = "application/json";
+    rts_buf_printf(b, "{\"pipeline\":");
+    json_str(b, p->conf->name);
+    rts_buf_printf(b, ",\"source\":");
+    json_str(b, rts_daemon_source_name(sv->d));
+    rts_buf_printf(b, ",\"uptime_s\":%.3f,\"healthy\":%s", s.elapsed_s,
+                   rts_daemon_health(sv->d, HEALTH_STALL_NS, why, sizeof(why)) ? "true" : "false");
+    rts_buf_printf(b, ",\"ready\":%s",
+                   rts_daemon_ready(sv->d, why, sizeof(why)) ? "true" : "false");
+    rts_buf_printf(b,
+                   ",\"events\":{\"in\":%llu,\"scored\":%llu,\"dlq\":%llu,\"shed\":%llu,"
+                   "\"duplicate\":%llu},\"events_per_s\":%.1f",
+                   (unsigned long long)s.in, (unsigned long long)s.scored,
+                   (unsigned long long)s.dlq, (unsigned long long)s.shed,
+                   (unsigned long long)s.duplicates,
+                   s.elapsed_s > 0 ? (double)(s.scored + s.dlq) / s.elapsed_s : 0.0);
+    rts_buf_printf(b, ",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f}",
+                   (double)rts_hist_quantile(&s.hist[RTS_STAGE_TOTAL], 0.5) / 1e3,
+                   (double)rts_hist_quantile(&s.hist[RTS_STAGE_TOTAL], 0.99) / 1e3);
+    rts_buf_printf(b, ",\"workers\":[");
+    for (int i = 0; i < rts_daemon_nworkers(sv->d); i++) {
+        struct rts_daemon_worker_info wi;
+        rts_daemon_worker_info(sv->d, i, &wi);
+        rts_buf_printf(b, "%s{\"id\":%d,\"queued\":%llu,\"keys\":%llu,\"scored\":%llu}",
+                       i ? "," : "", i, (unsigned long long)wi.queued,
+                       (unsigned long long)wi.keys, (unsigned long long)wi.scored);
+    }
+    rts_buf_printf(b, "],\"model\":");
+    if (p->bundle) {
+        rts_buf_printf(b, "{\"live\":");
+        json_str(b, p->bundle->label);
+        rts_buf_printf(b, ",\"warmup_ms\":%.1f}", p->warmup_ms);
+    } else {
+        rts_buf_printf(b, "null");
+    }
+    rts_buf_printf(b, ",\"circuits\":{");
+    if (p->breaker) {
+        rts_buf_printf(b, "\"model\":\"%s\"",
+                       rts_breaker_state_name(rts_breaker_state(p->breaker)));
+    }
+    rts_buf_printf(b, "}}\n");
+    rts_daemon_stats_fini(&s);
+}
+
+struct rts_serve *rts_serve_new(struct rts_daemon *d, struct rts_errbuf *eb)
+{
+    const struct rts_http_conf *hc = &rts_daemon_pipeline(d)->conf->http;
+    struct rts_serve *sv;
+    char token[RTS_HTTP_TOKEN_MAX + 1] = "";
+
+    if (!hc->listen) {
+        return NULL;
+    }
+    if (hc->admin_token_file &&
+        rts_http_read_token(hc->admin_token_file, token, sizeof(token), eb)) {
+        rts_err_prefix(eb, "http.admin_token_file");
+        return NULL;
+    }
+    sv = calloc(1, sizeof(*sv));
+    if (!sv) {
+        rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+        return NULL;
+    }
+    sv->d = d;
+    {
+        const struct rts_http_route routes[] = {
+            {"GET", "/metrics", metrics, sv},
+            {"GET", "/healthz", healthz, sv},
+            {"GET", "/readyz", readyz, sv},
+            {"GET", "/status", status, sv},
+        };
+        sv->http = rts_http_new(hc->listen, token[0] ? token : NULL, routes,
+                                sizeof(routes) / sizeof(routes[0]), eb);
+    }
+    memset(token, 0, sizeof(token));
+    if (!sv->http) {
+        rts_err_prefix(eb, "http.listen");
+        free(sv);
+        return NULL;
+    }
+    rts_log(RTS_LOG_INFO, "http listening", "listen=%s port=%u", hc->listen,
+            (unsigned)rts_http_port(sv->http));
+    return sv;
+}
+
+void rts_serve_free(struct rts_serve *sv)
+{
+    if (sv) {
+        rts_http_free(sv->http);
+        free(sv);
+    }
+}
