@@ -10,12 +10,16 @@
  *   [2] rows        rows added
  *   [3] score_rows  rows added with a score
  *   [4..]           the counters
- * The worker is the only writer of its slots: a count is a relaxed load and
+ * The worker is the only writer of its slots: a count is a load and a
  * store (no read-modify-write needed), so counting costs what plain
  * increments cost, and readers on other threads see each word whole. Reusing
  * a slot for a new period is a seqlock write (seq odd, zero, tag, seq even);
  * a reader copies a slot between two reads of seq and retries if they differ,
- * so it never mixes two periods and never makes the worker wait.
+ * so it never mixes two periods and never makes the worker wait. Without
+ * fences (TSan does not model them): every store to a slot after the odd seq
+ * is a release and every load of the copy an acquire, so a copy that saw any
+ * word written after the odd seq sees seq changed on its second read. On
+ * x86 these are plain moves.
  */
 #include "model/drift.h"
 
@@ -256,20 +260,21 @@ void rts_drift_tick(struct rts_drift_counts *w, int64_t now_us)
     s = w->slots + (size_t)(p % d->k) * d->stride;
     seq = atomic_load_explicit(&s[SLOT_SEQ], memory_order_relaxed);
     atomic_store_explicit(&s[SLOT_SEQ], seq + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
     for (i = SLOT_ROWS; i < d->stride; i++) {
-        atomic_store_explicit(&s[i], 0, memory_order_relaxed);
+        atomic_store_explicit(&s[i], 0, memory_order_release);
     }
-    atomic_store_explicit(&s[SLOT_TAG], (uint64_t)p + 1, memory_order_relaxed);
+    atomic_store_explicit(&s[SLOT_TAG], (uint64_t)p + 1, memory_order_release);
     atomic_store_explicit(&s[SLOT_SEQ], seq + 2, memory_order_release);
     w->cur = s;
     w->period = p;
 }
 
+/* Release: a reader that sees this count also sees the odd seq of the reset
+ * before it (a plain store on x86). */
 static void inc(_Atomic uint64_t *c)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+                          memory_order_release);
 }
 
 /* The bin of @x: how many cut points are <= x; the missing bin for NaN. */
@@ -382,9 +387,8 @@ static int slot_read(const struct rts_drift *d, _Atomic uint64_t *s, uint64_t *t
             continue;
         }
         for (i = SLOT_TAG; i < d->stride; i++) {
-            tmp[i] = atomic_load_explicit(&s[i], memory_order_relaxed);
+            tmp[i] = atomic_load_explicit(&s[i], memory_order_acquire);
         }
-        atomic_thread_fence(memory_order_acquire);
         s2 = atomic_load_explicit(&s[SLOT_SEQ], memory_order_relaxed);
         if (s1 == s2) {
             return 1;

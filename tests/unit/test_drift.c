@@ -517,8 +517,9 @@ static void *race_worker(void *p)
             rts_drift_tick(r->f.w[0], now);
         }
         row[0] = (float)(i % 40) / 10.0f;
-        rts_drift_add(r->f.w[0], row, (float)(i % 10) / 10.0f);
+        /* counted before it is added: a reader that sees the row sees this */
         atomic_fetch_add_explicit(&r->added, 1, memory_order_relaxed);
+        rts_drift_add(r->f.w[0], row, (float)(i % 10) / 10.0f);
     }
     atomic_store(&r->stop, 1);
     return NULL;
