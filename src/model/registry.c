@@ -585,7 +585,7 @@ void rts_registry_info(struct rts_registry *r, struct rts_registry_info *out)
 
 static enum rts_err json_str(struct rts_buf *out, const char *s)
 {
-    char buf[2048];
+    char buf[4096]; /* the longest field (path, 511 bytes) escaped 6 to 1 fits */
     size_t n = rts_fmt_json_str(buf, sizeof(buf), s, strlen(s));
 
     return n ? rts_buf_append(out, buf, n) : rts_buf_append(out, "\"\"", 2);
