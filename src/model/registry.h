@@ -18,6 +18,9 @@
  *            load when nothing changed - and uses only that view for the
  *            whole batch: each worker switches models at one point, between
  *            batches. Workers never block and never wait for the control side.
+ *            Any other thread that reads what a view points to (the metrics
+ *            scrape reading drift counters through slot.ctx) takes a reader
+ *            too, and goes idle when done.
  *
  * Safe reclamation (quiescent-state based). Every change publishes a new view
  * with the next generation number; the old one is retired, not freed. Each

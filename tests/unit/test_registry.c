@@ -591,8 +591,7 @@ static void *stress_reader(void *p)
             }
         }
         if (i % 64 == 0) {
-            rts_registry_reader_idle(rd); /* waiting for input */
-            last_gen = 0;                 /* the next view may be any newer one */
+            rts_registry_reader_idle(rd); /* waiting for input; generations still only grow */
         }
     }
     rts_registry_reader_free(rd);
