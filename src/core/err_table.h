@@ -19,6 +19,7 @@
     X(UNAVAIL, 1, "dependency unavailable")                                                        \
     X(AGAIN, 1, "would block, try again")                                                          \
     X(EOF, 0, "end of input")                                                                      \
-    X(MODEL, 0, "model evaluation failed")
+    X(MODEL, 0, "model evaluation failed")                                                         \
+    X(CONFLICT, 0, "not possible in the current state")
 
 #endif /* RTS_CORE_ERR_TABLE_H */

@@ -1,8 +1,12 @@
 /*
- * bundle.c - load and cross-check a model bundle (bundle.h).
+ * bundle.c - load and cross-check a model bundle (bundle.h): the model file,
+ * the manifest's name, version, format and feature list, and the optional
+ * reference histograms, each checked for shape (ascending edges, one share
+ * per bin, shares that add up) so that the drift monitor never has to.
  */
 #include "model/bundle.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +38,49 @@ static const struct rts_opt manifest_opts[] = {
     RTS_OPT_END,
 };
 
+struct hist_conf {
+    double missing;
+    const char *from;
+    const struct rts_conf_node *edges, *shares, *min, *max;
+};
+
+static const struct rts_opt hist_opts[] = {
+    RTS_OPT_DOUBLE("missing", "0", offsetof(struct hist_conf, missing), "share of missing values"),
+    RTS_OPT_NODE("edges", offsetof(struct hist_conf, edges), "cut points or bin boundaries"),
+    RTS_OPT_NODE("shares", offsetof(struct hist_conf, shares), "share of rows in each bin"),
+    RTS_OPT_NODE("min", offsetof(struct hist_conf, min), "smallest value seen"),
+    RTS_OPT_NODE("max", offsetof(struct hist_conf, max), "largest value seen"),
+    RTS_OPT_STR("from", NULL, offsetof(struct hist_conf, from), "which rows it was measured on"),
+    RTS_OPT_END,
+};
+
+static void hist_fini(struct rts_bundle_hist *h)
+{
+    free(h->edges);
+    free(h->shares);
+    memset(h, 0, sizeof(*h));
+}
+
+static void reference_free(struct rts_bundle_ref *r, size_t nfeatures)
+{
+    if (!r) {
+        return;
+    }
+    for (size_t i = 0; r->features && i < nfeatures; i++) {
+        hist_fini(&r->features[i]);
+    }
+    free(r->features);
+    hist_fini(&r->score);
+    free(r);
+}
+
 void rts_bundle_free(struct rts_bundle *b)
 {
     if (!b) {
         return;
     }
+    reference_free(b->reference, b->nfeatures);
+    free(b->dir);
     for (size_t i = 0; b->features && i < b->nfeatures; i++) {
         free(b->features[i]);
     }
@@ -86,6 +128,211 @@ static enum rts_err check_features(struct rts_bundle *b, const struct rts_conf_n
     return RTS_ERR_OK;
 }
 
+/* A sequence of at most @max finite numbers into a new array (*out, *n). */
+static enum rts_err parse_numbers(const struct rts_conf_node *n, const char *path, size_t max,
+                                  double **out, size_t *len, struct rts_errbuf *eb)
+{
+    char item[256];
+    double *v;
+
+    *out = NULL;
+    *len = 0;
+    if (!n || n->kind != RTS_CONF_SEQ) {
+        return rts_conf_errf(eb, n, path, "expected a list of numbers");
+    }
+    if (n->len > max) {
+        return rts_conf_errf(eb, n, path, "%zu numbers, at most %zu", n->len, max);
+    }
+    v = calloc(n->len ? n->len : 1, sizeof(*v));
+    if (!v) {
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    for (size_t i = 0; i < n->len; i++) {
+        snprintf(item, sizeof(item), "%s[%zu]", path, i);
+        if (rts_conf_double(n->items[i], item, &v[i], eb)) {
+            free(v);
+            return RTS_ERR_INVAL;
+        }
+    }
+    *out = v;
+    *len = n->len;
+    return RTS_ERR_OK;
+}
+
+static enum rts_err parse_bound(const struct rts_conf_node *n, const char *path, const char *key,
+                                double *out, struct rts_errbuf *eb)
+{
+    char item[256];
+
+    *out = NAN;
+    if (rts_conf_is_null(n)) {
+        return RTS_ERR_OK;
+    }
+    snprintf(item, sizeof(item), "%s.%s", path, key);
+    return rts_conf_double(n, item, out, eb);
+}
+
+/* One histogram at @n (path @path) into @h, normalised to cut points. */
+static enum rts_err parse_hist(const struct rts_conf_node *n, const char *path,
+                               struct rts_bundle_hist *h, struct rts_errbuf *eb)
+{
+    struct hist_conf c = {0};
+    char sub[256];
+    double *edges = NULL, *shares = NULL, sum;
+    size_t nedges, nshares, i;
+    enum rts_err rc;
+
+    if (!n || n->kind != RTS_CONF_MAP) {
+        return rts_conf_errf(eb, n, path, "expected a map with edges, shares and missing");
+    }
+    rc = rts_opt_apply(hist_opts, n, path, NULL, &c, eb);
+    if (rc) {
+        return rc;
+    }
+    snprintf(sub, sizeof(sub), "%s.edges", path);
+    rc = parse_numbers(c.edges, sub, RTS_BUNDLE_MAX_EDGES + 1, &edges, &nedges, eb);
+    if (rc) {
+        goto out;
+    }
+    snprintf(sub, sizeof(sub), "%s.shares", path);
+    rc = parse_numbers(c.shares, sub, RTS_BUNDLE_MAX_EDGES + 1, &shares, &nshares, eb);
+    if (rc) {
+        goto out;
+    }
+    if (nshares == nedges + 1) {
+        if (nedges > RTS_BUNDLE_MAX_EDGES) {
+            rc = rts_conf_errf(eb, c.edges, sub, "%zu cut points, at most %d", nedges,
+                               RTS_BUNDLE_MAX_EDGES);
+            goto out;
+        }
+    } else if (nedges >= 2 && nshares == nedges - 1) {
+        /* boundaries: keep the interior ones as cut points */
+        memmove(edges, edges + 1, (nedges - 2) * sizeof(*edges));
+        nedges -= 2;
+    } else {
+        rc = rts_conf_errf(eb, c.shares, sub,
+                           "%zu shares for %zu edges: expected %zu (edges are cut points) or "
+                           "%zu (edges are bin boundaries)",
+                           nshares, nedges, nedges + 1, nedges ? nedges - 1 : 0);
+        goto out;
+    }
+    for (i = 1; i < nedges; i++) {
+        if (!(edges[i] > edges[i - 1])) {
+            snprintf(sub, sizeof(sub), "%s.edges", path);
+            rc = rts_conf_errf(eb, c.edges, sub, "edges must ascend strictly (%.17g then %.17g)",
+                               edges[i - 1], edges[i]);
+            goto out;
+        }
+    }
+    sum = c.missing;
+    if (!(c.missing >= 0 && c.missing <= 1)) {
+        rc = rts_conf_errf(eb, rts_conf_get(n, "missing"), path, "missing: %g is not in [0, 1]",
+                           c.missing);
+        goto out;
+    }
+    for (i = 0; i < nshares; i++) {
+        if (!(shares[i] >= 0 && shares[i] <= 1)) {
+            rc = rts_conf_errf(eb, c.shares->items[i], sub, "share %zu: %g is not in [0, 1]", i,
+                               shares[i]);
+            goto out;
+        }
+        sum += shares[i];
+    }
+    if (fabs(sum - 1) > 1e-3) {
+        rc = rts_conf_errf(eb, c.shares, sub, "shares and missing add up to %.6f, not 1", sum);
+        goto out;
+    }
+    rc = parse_bound(c.min, path, "min", &h->min, eb);
+    if (!rc) {
+        rc = parse_bound(c.max, path, "max", &h->max, eb);
+    }
+    if (rc) {
+        goto out;
+    }
+    h->edges = edges;
+    h->nedges = nedges;
+    h->shares = shares;
+    h->missing = c.missing;
+    edges = shares = NULL; /* moved to @h */
+out:
+    free(edges);
+    free(shares);
+    return rc;
+}
+
+/* reference: {features: {NAME: HIST, ...}, score: HIST}; both optional. */
+static enum rts_err parse_reference(struct rts_bundle *b, const struct rts_conf_node *n,
+                                    struct rts_errbuf *eb)
+{
+    const struct rts_conf_node *feats = NULL, *score = NULL;
+    struct rts_bundle_ref *r;
+    char path[256];
+    size_t i, j;
+    enum rts_err rc = RTS_ERR_OK;
+
+    if (rts_conf_is_null(n)) {
+        return RTS_ERR_OK;
+    }
+    if (n->kind != RTS_CONF_MAP) {
+        return rts_conf_errf(eb, n, "reference", "expected a map with features and score");
+    }
+    for (i = 0; i < n->len; i++) {
+        if (strcmp(n->keys[i], "features") == 0) {
+            feats = n->items[i];
+        } else if (strcmp(n->keys[i], "score") == 0) {
+            score = n->items[i];
+        } else {
+            return rts_conf_errf(eb, n->items[i], "reference",
+                                 "unknown key '%s' (expected features, score)", n->keys[i]);
+        }
+    }
+    r = calloc(1, sizeof(*r));
+    if (r) {
+        r->features = calloc(b->nfeatures ? b->nfeatures : 1, sizeof(*r->features));
+    }
+    if (!r || !r->features) {
+        free(r);
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    for (i = 0; i < b->nfeatures; i++) {
+        r->features[i].min = r->features[i].max = NAN;
+    }
+    r->score.min = r->score.max = NAN;
+    if (!rts_conf_is_null(feats)) {
+        if (feats->kind != RTS_CONF_MAP) {
+            rc = rts_conf_errf(eb, feats, "reference.features",
+                               "expected a map from feature name to histogram");
+            goto out;
+        }
+        for (i = 0; i < feats->len; i++) {
+            snprintf(path, sizeof(path), "reference.features.%.200s", feats->keys[i]);
+            j = 0;
+            while (j < b->nfeatures && strcmp(b->features[j], feats->keys[i]) != 0) {
+                j++;
+            }
+            if (j == b->nfeatures) {
+                rc = rts_conf_errf(eb, feats->items[i], path, "not one of the model's features");
+                goto out;
+            }
+            rc = parse_hist(feats->items[i], path, &r->features[j], eb);
+            if (rc) {
+                goto out;
+            }
+        }
+    }
+    if (!rts_conf_is_null(score)) {
+        rc = parse_hist(score, "reference.score", &r->score, eb);
+        if (rc) {
+            goto out;
+        }
+    }
+    b->reference = r;
+    r = NULL;
+out:
+    reference_free(r, b->nfeatures);
+    return rc;
+}
+
 struct rts_bundle *rts_bundle_load(const char *dir, struct rts_errbuf *eb)
 {
     char path[4096];
@@ -114,7 +361,7 @@ struct rts_bundle *rts_bundle_load(const char *dir, struct rts_errbuf *eb)
                       "'%s', but model.json is %s", m.format, rts_model_format(b->model));
         goto fail;
     }
-    if (check_features(b, m.features, eb)) {
+    if (check_features(b, m.features, eb) || parse_reference(b, m.reference, eb)) {
         goto fail;
     }
     if (rts_model_noutputs(b->model) > 1 &&
@@ -126,8 +373,9 @@ struct rts_bundle *rts_bundle_load(const char *dir, struct rts_errbuf *eb)
     }
     b->score_class = rts_model_noutputs(b->model) > 1 ? (size_t)m.score_class : 0;
     b->name = strdup(m.name);
+    b->dir = strdup(dir);
     b->version = (long)m.version;
-    if (!b->name) {
+    if (!b->name || !b->dir) {
         rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
         goto fail;
     }
