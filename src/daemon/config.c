@@ -35,7 +35,7 @@ const char *rts_stage_name(enum rts_stage s)
 struct top_opts {
     const char *pipeline;
     const struct rts_conf_node *workers, *source, *event, *features, *rules, *fallback, *sink,
-        *alerts, *dlq, *limits, *latency_budget;
+        *alerts, *dlq, *shadow, *limits, *latency_budget;
     const struct rts_conf_node *stores, *model, *dedup, *checkpoint, *http;
 };
 
@@ -55,6 +55,8 @@ static const struct rts_opt top_opts_table[] = {
     RTS_OPT_NODE("alerts", offsetof(struct top_opts, alerts),
                  "records matching `when` also go to their own sink"),
     RTS_OPT_NODE("dlq", offsetof(struct top_opts, dlq), "where dead-letter records go"),
+    RTS_OPT_NODE("shadow", offsetof(struct top_opts, shadow),
+                 "where the candidate model's shadow scores go (\"path\":\"shadow\"); a sink"),
     RTS_OPT_NODE("limits", offsetof(struct top_opts, limits), "bounds of queues, events and state"),
     RTS_OPT_NODE("latency_budget", offsetof(struct top_opts, latency_budget),
                  "per-stage budgets; exceeding one is counted"),
@@ -150,7 +152,7 @@ static const struct rts_opt rule_opts_table[] = {
 };
 
 struct model_opts {
-    const char *path;
+    const char *path, *registry;
     const struct rts_conf_node *batch, *breaker;
     int64_t timeout_us;
 };
@@ -158,6 +160,9 @@ struct model_opts {
 static const struct rts_opt model_opts_table[] = {
     RTS_OPT_STR_REQ("path", offsetof(struct model_opts, path),
                     "bundle folder (model.json + manifest.yaml), from the working directory"),
+    RTS_OPT_STR("registry", NULL, offsetof(struct model_opts, registry),
+                "registry folder of bundles REGISTRY/<name>/<version>/, for "
+                "POST /admin/models/load {\"version\": V}"),
     RTS_OPT_NODE("batch", offsetof(struct model_opts, batch),
                  "micro-batching: {max, max_wait} (see model.batch)"),
     RTS_OPT_DURATION("timeout", "0", offsetof(struct model_opts, timeout_us),
@@ -838,6 +843,7 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
             goto fail;
         }
         c->model_path = mo.path;
+        c->model_registry = mo.registry;
         c->model_timeout_us = mo.timeout_us;
     }
     if (!t.fallback) {
@@ -869,6 +875,9 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
         if (parse_sink(ao.sink, "alerts.sink", 0, &c->alerts, eb)) {
             goto fail;
         }
+    }
+    if (t.shadow && parse_sink(t.shadow, "shadow", 0, &c->shadow, eb)) {
+        goto fail;
     }
     if (t.dlq && parse_sink(t.dlq, "dlq", 0, &c->dlq, eb)) {
         goto fail;

@@ -82,6 +82,7 @@ struct rts_pipeline_conf {
     struct rts_rule_conf *rules;
     size_t nrules;
     const char *model_path; /* bundle folder; NULL = score with fallback.score */
+    const char *model_registry; /* model.registry: folder of NAME/VERSION/ bundles, or NULL */
     int64_t model_timeout_us; /* a slower model call counts as a failure; 0 = no breaker */
     int batch_max;            /* events per worker batch (model.batch.max; 64 by default) */
     struct rts_http_conf {
@@ -95,7 +96,7 @@ struct rts_pipeline_conf {
         double failure_ratio;
     } breaker;
     struct rts_conf_expr fallback_score;
-    struct rts_sink_conf sink, alerts, dlq;
+    struct rts_sink_conf sink, alerts, dlq, shadow;
     struct rts_conf_expr alerts_when;
     struct rts_limits limits;
     int64_t budget_us[RTS_STAGE__COUNT]; /* 0 = no budget */

@@ -26,6 +26,8 @@
 #include "core/log.h"
 #include "core/ring.h"
 #include "daemon/serve.h"
+#include "model/drift.h"
+#include "model/registry.h"
 #include "serve/notify.h"
 
 static atomic_int stop_flag; /* lock-free, so safe to store from a signal handler */
@@ -46,6 +48,7 @@ int rts_stop_requested(void)
 #define OUT_FLUSH_BYTES (64 * 1024)
 #define OUT_MAX_RECS 1024
 #define WORKER_SPIN_NS (50 * 1000)
+#define PRED_MAX 8 /* models a worker keeps prediction counts of (a swap adds one) */
 
 struct sink_inst {
     const struct rts_sink_ops *ops;
@@ -86,6 +89,12 @@ struct worker {
     struct rts_hist hist_e2e;   /* event time to emitted, ns (events from the past only) */
     uint64_t beat_ns;           /* the worker's loop last went round (health) */
     struct rts_accuracy acc;    /* with opts.label */
+    struct rts_registry_reader *rd; /* the models of each batch */
+    struct outbuf shadow;       /* shadow records */
+    struct rts_pred_count preds[PRED_MAX]; /* per model label; published by `used` */
+    int pred_last;
+    uint64_t shadow_n, shadow_agree; /* shadow scores, and decisions equal to the live one */
+    struct rts_hist hist_shadow_diff; /* |shadow - live score| in millionths */
     struct rts_event *evs;      /* views of the batch's events */
     int64_t wall_ms;            /* wall clock at the batch's emit */
     int done;
@@ -96,7 +105,8 @@ struct rts_daemon {
     struct rts_daemon_opts opts;
     const struct rts_source_ops *src_ops;
     void *src_ctx;
-    struct sink_inst scores, alerts, dlq;
+    struct sink_inst scores, alerts, dlq, shadow;
+    struct rts_registry *reg; /* model slots; NULL without a model */
     int nworkers;
     struct worker *w;
     int label_slot; /* frame slot of opts.label; -1 = none */
@@ -376,6 +386,66 @@ static void worker_stage(struct worker *w, enum rts_stage s, uint64_t ns)
     }
 }
 
+/* Prediction counts per model label: the entry of @b (found by label, as a
+ * freed bundle's address may come back), or a new one while there is room. */
+static void count_prediction(struct worker *w, const struct rts_bundle *b, int shadow)
+{
+    struct rts_pred_count *e = &w->preds[w->pred_last];
+
+    if (!e->used || strcmp(e->label, b->label) != 0) {
+        int i = 0;
+        while (i < PRED_MAX && w->preds[i].used && strcmp(w->preds[i].label, b->label) != 0) {
+            i++;
+        }
+        if (i == PRED_MAX) {
+            return; /* more models than entries since the start: not counted by label */
+        }
+        e = &w->preds[i];
+        w->pred_last = i;
+        if (!e->used) {
+            snprintf(e->label, sizeof(e->label), "%s", b->label);
+            snprintf(e->name, sizeof(e->name), "%s", b->name);
+            e->version = b->version;
+            __atomic_store_n(&e->used, 1, __ATOMIC_RELEASE);
+        }
+    }
+    if (shadow) {
+        BUMP(e->shadow, 1);
+    } else {
+        BUMP(e->model, 1);
+    }
+}
+
+/* The candidate's score of row @i in shadow mode: counted, compared with the
+ * live decision, and written to the shadow sink as the candidate's record. */
+static void worker_shadow(struct worker *w, size_t i, const struct qhdr *q,
+                          const struct rts_event *ev)
+{
+    struct rts_daemon *d = w->d;
+    const struct rts_pipeline *p = d->p;
+    struct rts_eval_row *r = &w->ev.rows[i];
+    double live = r->frame[p->slot_score].num, diff = fabs(r->shadow_score - live);
+
+    count_prediction(w, w->ev.cand->bundle, 1);
+    BUMP(w->shadow_n, 1);
+    if (r->shadow_rule == r->rule) {
+        BUMP(w->shadow_agree, 1);
+    }
+    rts_hist_add(&w->hist_shadow_diff, diff >= 1 ? 1000000 : (uint64_t)(diff * 1e6));
+    if (d->shadow.ops) {
+        struct rts_eval_row sr = *r;
+        size_t len;
+        sr.model = w->ev.cand;
+        sr.rule = r->shadow_rule;
+        sr.as_shadow = 1;
+        r->frame[p->slot_score].num = r->shadow_score;
+        len = rts_pipeline_format_score(p, &sr, ev, (rts_now_ns() - q->ingest_ns) / 1000, 0,
+                                        outbuf_room(d, &w->shadow), w->shadow.rec_max);
+        r->frame[p->slot_score].num = live;
+        outbuf_commit(d, &w->shadow, len, ev);
+    }
+}
+
 /* Emit row @i of the evaluated batch and account for it. */
 static void worker_emit(struct worker *w, size_t i, const struct qhdr *q,
                         const struct rts_event *ev)
@@ -419,6 +489,12 @@ static void worker_emit(struct worker *w, size_t i, const struct qhdr *q,
         rts_accuracy_add(&w->acc, RTS_ACC_FALLBACK, positive, r->fallback_score,
                          r->fallback_rule);
     }
+    if (r->model) {
+        count_prediction(w, r->model->bundle, 0);
+    }
+    if (!isnan(r->shadow_score)) {
+        worker_shadow(w, i, q, ev);
+    }
     BUMP(w->by_rule[r->rule + 1], 1);
     BUMP(w->scored, 1);
     if (p->bundle && !r->by_model) {
@@ -452,6 +528,13 @@ static size_t worker_take(struct worker *w, const struct qhdr *q0, const struct 
     }
 }
 
+static void drift_tick(struct worker *w, const struct rts_model_ctx *m)
+{
+    if (m && m->counts) {
+        rts_drift_tick(m->counts[w->id], rts_wall_ms() * 1000);
+    }
+}
+
 static void worker_batch(struct worker *w, const struct qhdr *q0)
 {
     const struct rts_schema *schema = w->d->p->conf->schema;
@@ -460,6 +543,16 @@ static void worker_batch(struct worker *w, const struct qhdr *q0)
 
     for (size_t i = 0; i < n; i++) {
         rts_event_view(schema, qs[i] + 1, &w->evs[i], w->ev.rows[i].vals);
+    }
+    if (w->rd) {
+        /* the models of this whole batch: a worker switches between batches */
+        const struct rts_registry_view *v = rts_registry_view(w->rd);
+        w->ev.live = v->live.ctx;
+        w->ev.cand = v->candidate.ctx;
+        w->ev.canary_cut = v->canary_cut;
+        w->ev.shadow = v->shadow;
+        drift_tick(w, w->ev.live);
+        drift_tick(w, w->ev.cand);
     }
     rts_pipeline_eval_batch(w->d->p, &w->ev, w->evs, n);
     w->wall_ms = rts_wall_ms();
@@ -477,6 +570,9 @@ static void worker_batch(struct worker *w, const struct qhdr *q0)
 static void worker_flush(struct worker *w)
 {
     outbuf_flush(w->d, &w->scores);
+    if (w->shadow.sink->ops) {
+        outbuf_flush(w->d, &w->shadow);
+    }
     if (w->alerts.sink->ops) {
         outbuf_flush(w->d, &w->alerts);
     }
@@ -512,6 +608,9 @@ static void *worker_main(void *arg)
         __atomic_store_n(&w->beat_ns, rts_now_ns(), __ATOMIC_RELAXED);
         if (!q) {
             worker_flush(w); /* idle: hand over what is batched */
+            if (w->rd) {
+                rts_registry_reader_idle(w->rd); /* old models may go meanwhile */
+            }
             if (rts_ring_closed(w->ring)) {
                 break;
             }
@@ -589,10 +688,75 @@ static enum rts_err worker_init(struct rts_daemon *d, struct worker *w, int id,
     w->by_rule = calloc(p->nrules + 1, sizeof(*w->by_rule));
     w->evs = calloc(w->ev.batch_max, sizeof(*w->evs));
     if (!w->by_rule || !w->evs || outbuf_init(&w->scores, &d->scores, rec_max) ||
-        outbuf_init(&w->alerts, &d->alerts, rec_max)) {
+        outbuf_init(&w->alerts, &d->alerts, rec_max) ||
+        outbuf_init(&w->shadow, &d->shadow, rec_max)) {
         return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
     }
+    w->ev.worker = id;
+    if (d->reg && !(w->rd = rts_registry_reader_new(d->reg, eb))) {
+        return eb ? eb->code : RTS_ERR_NOMEM;
+    }
     return RTS_ERR_OK;
+}
+
+/* ---- model slots ---- */
+
+static enum rts_err reg_validate(void *arg, const struct rts_bundle *b, void **ctx,
+                                 struct rts_errbuf *eb)
+{
+    struct rts_daemon *d = arg;
+
+    *ctx = rts_model_ctx_new(d->p, b, d->nworkers, eb);
+    return *ctx ? RTS_ERR_OK : eb && eb->code ? eb->code : RTS_ERR_INVAL;
+}
+
+static enum rts_err reg_warmup(void *arg, const struct rts_bundle *b, void *ctx,
+                               struct rts_errbuf *eb)
+{
+    struct rts_daemon *d = arg;
+    double row_ns, ms = rts_bundle_warm_up(b, &row_ns);
+
+    (void)ctx;
+    (void)eb;
+    if (b == d->p->bundle || !d->p->warmup_ms) {
+        d->p->warmup_ms = ms; /* the report's figure: the first model's */
+        d->p->warmup_row_ns = row_ns;
+    }
+    rts_log(RTS_LOG_INFO, "model warmed up", "model=%s ms=%.1f row_ns=%.0f", b->label, ms, row_ns);
+    return RTS_ERR_OK;
+}
+
+static void reg_release(void *arg, const struct rts_bundle *b, void *ctx)
+{
+    (void)arg;
+    (void)b;
+    rts_model_ctx_free(ctx);
+}
+
+/* The registry of model slots, with the pipeline's model live (loaded,
+ * validated and warmed up before any event is read). */
+static enum rts_err open_registry(struct rts_daemon *d, struct rts_errbuf *eb)
+{
+    const struct rts_pipeline_conf *c = d->p->conf;
+    struct rts_registry_opts o = {
+        .root = c->model_registry,
+        .name = d->p->bundle->name,
+        .max_readers = (unsigned)d->nworkers + 8,
+        .hooks = {reg_validate, reg_warmup, reg_release, d},
+    };
+
+    d->reg = rts_registry_new(&o, eb);
+    if (!d->reg || rts_registry_load(d->reg, d->p->bundle->dir, eb) ||
+        rts_registry_promote(d->reg, eb)) {
+        rts_err_prefix(eb, "model");
+        return eb && eb->code ? eb->code : RTS_ERR_INVAL;
+    }
+    return RTS_ERR_OK;
+}
+
+struct rts_registry *rts_daemon_registry(const struct rts_daemon *d)
+{
+    return d->reg;
 }
 
 struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
@@ -616,12 +780,10 @@ struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
         goto fail;
     }
     conf = d->p->conf;
-    if (d->p->bundle) {
-        rts_pipeline_warm_up(d->p);
-        rts_log(RTS_LOG_INFO, "model warmed up", "model=%s ms=%.1f row_ns=%.0f",
-                d->p->bundle->label, d->p->warmup_ms, d->p->warmup_row_ns);
-    }
     d->nworkers = conf->workers ? conf->workers : online_cores();
+    if (d->p->bundle && open_registry(d, eb)) {
+        goto fail;
+    }
     d->label_slot = -1;
     if (d->opts.label) {
         int f = rts_schema_find(conf->schema, d->opts.label, strlen(d->opts.label));
@@ -644,7 +806,7 @@ struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
         goto fail;
     }
     if (sink_open(&d->scores, &conf->sink, eb) || sink_open(&d->alerts, &conf->alerts, eb) ||
-        sink_open(&d->dlq, &conf->dlq, eb)) {
+        sink_open(&d->dlq, &conf->dlq, eb) || sink_open(&d->shadow, &conf->shadow, eb)) {
         goto fail;
     }
     d->scratch_cap = rts_decode_record_max(conf->schema, conf->limits.max_event_bytes);
@@ -789,6 +951,8 @@ void rts_daemon_free(struct rts_daemon *d)
         rts_accuracy_fini(&w->acc);
         outbuf_fini(&w->scores);
         outbuf_fini(&w->alerts);
+        outbuf_fini(&w->shadow);
+        rts_registry_reader_free(w->rd);
     }
     free(d->w);
     outbuf_fini(&d->src_dlq);
@@ -796,6 +960,8 @@ void rts_daemon_free(struct rts_daemon *d)
     sink_close(&d->scores);
     sink_close(&d->alerts);
     sink_close(&d->dlq);
+    sink_close(&d->shadow);
+    rts_registry_free(d->reg); /* after the readers (workers) */
     if (d->src_ctx) {
         d->src_ops->fini(d->src_ctx); /* safe after a failed or partial init */
     }
@@ -806,6 +972,28 @@ void rts_daemon_free(struct rts_daemon *d)
 }
 
 /* ---- stats, progress, report ---- */
+
+static void merge_pred(struct rts_daemon_stats *s, const struct rts_pred_count *e)
+{
+    int k = 0;
+
+    if (!__atomic_load_n(&e->used, __ATOMIC_ACQUIRE)) {
+        return;
+    }
+    while (k < s->npreds && strcmp(s->preds[k].label, e->label) != 0) {
+        k++;
+    }
+    if (k == s->npreds) {
+        if (k == RTS_STATS_PRED_MAX) {
+            return;
+        }
+        s->preds[k] = *e;
+        s->preds[k].model = s->preds[k].shadow = 0;
+        s->npreds++;
+    }
+    s->preds[k].model += LOAD(e->model);
+    s->preds[k].shadow += LOAD(e->shadow);
+}
 
 void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
 {
@@ -843,6 +1031,12 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
             }
         }
         rts_hist_merge(&s->batch, &w->hist_batch);
+        rts_hist_merge(&s->shadow_diff, &w->hist_shadow_diff);
+        s->shadow += LOAD(w->shadow_n);
+        s->shadow_agree += LOAD(w->shadow_agree);
+        for (int k = 0; k < PRED_MAX; k++) {
+            merge_pred(s, &w->preds[k]);
+        }
         rts_hist_merge(&s->score, &w->hist_score);
         rts_hist_merge(&s->e2e, &w->hist_e2e);
         if (s->acc.rules) {
@@ -1028,10 +1222,21 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
     }
     fprintf(out, "\n");
     if (d->p->bundle) {
-        fprintf(out, "  model      %s scored %llu, the fallback %llu", d->p->bundle->label,
-                (unsigned long long)(s.scored - s.by_fallback),
-                (unsigned long long)s.by_fallback);
-
+        fprintf(out, "  model     ");
+        for (int k = 0; k < s.npreds; k++) {
+            if (s.preds[k].model) {
+                fprintf(out, " %s scored %llu,", s.preds[k].label,
+                        (unsigned long long)s.preds[k].model);
+            }
+        }
+        for (int k = 0; k < s.npreds; k++) {
+            if (s.preds[k].shadow) {
+                fprintf(out, " %s shadow-scored %llu (same decision %.2f%%),", s.preds[k].label,
+                        (unsigned long long)s.preds[k].shadow,
+                        s.shadow ? 100.0 * (double)s.shadow_agree / (double)s.shadow : 0.0);
+            }
+        }
+        fprintf(out, " the fallback %llu", (unsigned long long)s.by_fallback);
         if (d->p->breaker) {
             struct rts_breaker_stats bs;
             rts_breaker_stats(d->p->breaker, &bs);

@@ -52,6 +52,15 @@ struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
  * stopped it (a sink or source error) with @eb filled. */
 enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb);
 
+/* Predictions of one model (by label), model path and shadow path. */
+struct rts_pred_count {
+    char label[96], name[64];
+    long version;
+    uint64_t model, shadow;
+    int used;
+};
+#define RTS_STATS_PRED_MAX 16
+
 struct rts_daemon_stats {
     double elapsed_s;
     uint64_t in, scored, dlq, shed, alerts, duplicates;
@@ -64,6 +73,10 @@ struct rts_daemon_stats {
     struct rts_hist score; /* scores, in millionths */
     struct rts_hist e2e;   /* event time to emitted, ns */
     struct rts_accuracy acc; /* with opts.label (acc.rules != NULL) */
+    struct rts_pred_count preds[RTS_STATS_PRED_MAX];
+    int npreds;
+    uint64_t shadow, shadow_agree; /* shadow scores; decisions equal to the live one */
+    struct rts_hist shadow_diff;   /* |shadow - live| in millionths */
     struct rts_feature_stats state;
     uint64_t queued;
     int workers;
@@ -79,6 +92,8 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out);
 
 const struct rts_pipeline *rts_daemon_pipeline(const struct rts_daemon *d);
 const char *rts_daemon_source_name(const struct rts_daemon *d);
+/* The model slots (admin API); NULL without a model. */
+struct rts_registry *rts_daemon_registry(const struct rts_daemon *d);
 
 /* For the control plane (any thread, values a moment old). */
 struct rts_daemon_worker_info {

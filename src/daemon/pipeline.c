@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "expr/expr.h"
+#include "model/drift.h"
 
 struct scope_ctx {
     const struct rts_pipeline *p;
@@ -131,6 +132,80 @@ static enum rts_err make_breaker(struct rts_pipeline *p, struct rts_errbuf *eb)
     return RTS_ERR_OK;
 }
 
+struct rts_model_ctx *rts_model_ctx_new(const struct rts_pipeline *p, const struct rts_bundle *b,
+                                       int nworkers, struct rts_errbuf *eb)
+{
+    struct rts_model_ctx *c = calloc(1, sizeof(*c));
+    size_t ny = rts_model_noutputs(b->model);
+
+    if (!c) {
+        rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+        return NULL;
+    }
+    c->bundle = b;
+    c->nx = b->nfeatures;
+    if ((p->nprobs ? p->nprobs : 1) != ny) {
+        rts_errf(eb, RTS_ERR_INVAL, 0, 0,
+                 "%s: the model gives %zu outputs per row, the pipeline's rules were built for "
+                 "%zu",
+                 b->label, ny, p->nprobs ? p->nprobs : (size_t)1);
+        goto fail;
+    }
+    if (c->nx > p->nslots) {
+        rts_errf(eb, RTS_ERR_INVAL, 0, 0, "%s: %zu inputs, more than the pipeline has values",
+                 b->label, c->nx);
+        goto fail;
+    }
+    c->slots = calloc(c->nx ? c->nx : 1, sizeof(*c->slots));
+    if (!c->slots) {
+        rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < c->nx; i++) {
+        const char *name = b->features[i];
+        enum rts_type t;
+        int slot = rts_features_resolve(p->features, name, strlen(name), &t);
+        if (slot < 0 || t == RTS_T_STR) {
+            rts_errf(eb, RTS_ERR_INVAL, 0, 0, "%s: the model reads '%s', which is %s of the pipeline",
+                     b->label, name, slot < 0 ? "not a field or feature" : "a string field");
+            goto fail;
+        }
+        c->slots[i] = slot;
+    }
+    if (nworkers > 0) {
+        c->drift = rts_drift_new(b, NULL, eb);
+        c->counts = calloc((size_t)nworkers, sizeof(*c->counts));
+        if (!c->drift || !c->counts) {
+            goto fail;
+        }
+        c->nworkers = nworkers;
+        for (int i = 0; i < nworkers; i++) {
+            c->counts[i] = rts_drift_worker_new(c->drift, eb);
+            if (!c->counts[i]) {
+                goto fail;
+            }
+        }
+    }
+    return c;
+fail:
+    rts_model_ctx_free(c);
+    return NULL;
+}
+
+void rts_model_ctx_free(struct rts_model_ctx *c)
+{
+    if (!c) {
+        return;
+    }
+    for (int i = 0; c->counts && i < c->nworkers; i++) {
+        rts_drift_worker_free(c->counts[i]);
+    }
+    free(c->counts);
+    rts_drift_free(c->drift);
+    free(c->slots);
+    free(c);
+}
+
 /* Load the bundle and find each model input among the pipeline's fields and
  * features, by name. */
 static enum rts_err load_model(struct rts_pipeline *p, struct rts_errbuf *eb)
@@ -163,21 +238,10 @@ static enum rts_err load_model(struct rts_pipeline *p, struct rts_errbuf *eb)
         p->slot_probs = p->slot_decision + 1;
         p->nslots = (size_t)p->slot_probs + p->nprobs;
     }
-    p->model_slots = calloc(p->bundle->nfeatures ? p->bundle->nfeatures : 1,
-                            sizeof(*p->model_slots));
-    if (!p->model_slots) {
-        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
-    }
-    for (size_t i = 0; i < p->bundle->nfeatures; i++) {
-        const char *name = p->bundle->features[i];
-        enum rts_type t;
-        int slot = rts_features_resolve(p->features, name, strlen(name), &t);
-        if (slot < 0 || t == RTS_T_STR) {
-            return rts_errf(eb, RTS_ERR_INVAL, 0, 0,
-                            "model.path: %s: the model reads '%s', which is %s of the pipeline",
-                            dir, name, slot < 0 ? "not a field or feature" : "a string field");
-        }
-        p->model_slots[i] = slot;
+    p->model_ctx = rts_model_ctx_new(p, p->bundle, 0, eb);
+    if (!p->model_ctx) {
+        rts_err_prefix(eb, "model.path");
+        return RTS_ERR_INVAL;
     }
     return p->conf->model_timeout_us ? make_breaker(p, eb) : RTS_ERR_OK;
 }
@@ -268,9 +332,9 @@ void rts_pipeline_free(struct rts_pipeline *p)
     rts_expr_free(p->fallback);
     rts_expr_free(p->alert_when);
     rts_features_free(p->features);
+    rts_model_ctx_free(p->model_ctx);
     rts_bundle_free(p->bundle);
     rts_breaker_free(p->breaker);
-    free(p->model_slots);
     rts_pipeline_conf_free(p->conf);
     free(p);
 }
@@ -289,7 +353,7 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
         .key_ttl_ms = l->key_ttl_us / 1000,
         .max_sketches = (uint64_t)l->max_sketches,
     };
-    size_t nx = p->bundle ? p->bundle->nfeatures : 0, ny = p->nprobs ? p->nprobs : 1;
+    size_t nx = p->nslots, ny = p->nprobs ? p->nprobs : 1; /* any model reads <= nslots */
 
     memset(e, 0, sizeof(*e));
     e->batch_max = batch_max < 1 ? 1 : batch_max > RTS_BATCH_MAX ? RTS_BATCH_MAX : batch_max;
@@ -298,7 +362,9 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
     e->vals = calloc(e->batch_max * (p->nfields ? p->nfields : 1), sizeof(*e->vals));
     e->mx = calloc(e->batch_max * (nx ? nx : 1), sizeof(*e->mx));
     e->my = calloc(e->batch_max * ny, sizeof(*e->my));
-    if (!e->rows || !e->frames || !e->vals || !e->mx || !e->my) {
+    e->idx = calloc(e->batch_max, sizeof(*e->idx));
+    e->live = p->model_ctx;
+    if (!e->rows || !e->frames || !e->vals || !e->mx || !e->my || !e->idx) {
         rts_eval_fini(e);
         return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
     }
@@ -322,47 +388,105 @@ void rts_eval_fini(struct rts_eval *e)
     free(e->vals);
     free(e->mx);
     free(e->my);
+    free(e->idx);
     memset(e, 0, sizeof(*e));
 }
 
-/* One model call for rows [0, n): 1 when the model scored them, 0 when its
- * circuit is open (the caller scores with the fallback). */
-static int score_by_model(const struct rts_pipeline *p, struct rts_eval *e, size_t n,
-                          uint64_t t0)
+/* One call of model @m for the @n rows listed in e->idx; the outputs go to
+ * e->my, row after row. Returns the call's status; @t0 is its start. */
+static enum rts_err predict_rows(struct rts_eval *e, const struct rts_model_ctx *m, size_t n)
 {
-    size_t nx = p->bundle->nfeatures, ny = p->nprobs ? p->nprobs : 1;
-    enum rts_err rc;
-    uint64_t t1;
-
-    if (p->breaker && !rts_breaker_allow(p->breaker, t0)) {
-        return 0;
-    }
     for (size_t i = 0; i < n; i++) {
-        const union rts_val *fr = e->rows[i].frame;
-        float *x = e->mx + i * nx;
-        for (size_t k = 0; k < nx; k++) {
-            x[k] = (float)fr[p->model_slots[k]].num; /* NaN stays NaN: missing */
+        const union rts_val *fr = e->rows[e->idx[i]].frame;
+        float *x = e->mx + i * m->nx;
+        for (size_t k = 0; k < m->nx; k++) {
+            x[k] = (float)fr[m->slots[k]].num; /* NaN stays NaN: missing */
         }
     }
-    rc = rts_model_predict(p->bundle->model, e->mx, n, nx, e->my);
-    t1 = rts_now_ns();
-    if (p->breaker) {
-        rts_breaker_record(p->breaker, t1, rc == RTS_ERR_OK, t1 - t0); /* slow counts as failed */
-    }
+    return rts_model_predict(m->bundle->model, e->mx, n, m->nx, e->my);
+}
+
+/* Score the rows listed in e->idx with @m (one model call); 1 when the
+ * model scored them, 0 when the call failed. */
+static int score_group(const struct rts_pipeline *p, struct rts_eval *e,
+                       const struct rts_model_ctx *m, size_t n, uint64_t t0)
+{
+    size_t ny = p->nprobs ? p->nprobs : 1;
+    enum rts_err rc = predict_rows(e, m, n);
+    uint64_t t1 = rts_now_ns();
+
+    e->model_ns += t1 - t0;
     if (rc != RTS_ERR_OK) {
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
-        union rts_val *fr = e->rows[i].frame;
+        struct rts_eval_row *r = &e->rows[e->idx[i]];
+        union rts_val *fr = r->frame;
         const float *y = e->my + i * ny;
-        fr[p->slot_score].num = (double)y[p->bundle->score_class];
+        fr[p->slot_score].num = (double)y[m->bundle->score_class];
         for (size_t k = 0; k < p->nprobs; k++) {
             fr[p->slot_probs + (int)k].num = (double)y[k];
         }
-        e->rows[i].by_model = 1;
+        r->model = m;
+        if (m->counts && e->worker < m->nworkers) {
+            rts_drift_add(m->counts[e->worker], e->mx + i * m->nx, y[m->bundle->score_class]);
+        }
     }
-    e->model_ns = t1 - t0;
     return 1;
+}
+
+/* The model stage: each row goes to the live model, or to the candidate for
+ * the canary share of keys, one call per model; with shadow on, the
+ * candidate also scores the live rows, into shadow_score. Rows no model
+ * scored (no model, circuit open, a failed call) keep model == NULL. */
+static void score_by_models(const struct rts_pipeline *p, struct rts_eval *e,
+                            const struct rts_event *evs, size_t n)
+{
+    const struct rts_model_ctx *groups[2] = {e->live, e->cand};
+    uint64_t t0 = rts_now_ns(), t1;
+    int ok = 1;
+
+    for (size_t i = 0; i < n; i++) {
+        e->rows[i].shadow_score = NAN;
+    }
+    if (!e->live || (p->breaker && !rts_breaker_allow(p->breaker, t0))) {
+        return;
+    }
+    for (int g = 0; g < 2 && ok; g++) {
+        size_t k = 0;
+        if (!groups[g]) {
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            int to_cand = e->cand && (uint32_t)evs[i].key_hash < e->canary_cut;
+            if (to_cand == g) {
+                e->idx[k++] = (uint32_t)i;
+            }
+        }
+        ok = !k || score_group(p, e, groups[g], k, rts_now_ns());
+    }
+    t1 = rts_now_ns();
+    if (p->breaker) {
+        /* one outcome per allowed batch; slow counts as failed */
+        rts_breaker_record(p->breaker, t1, ok, t1 - t0);
+    }
+    if (!ok) {
+        return; /* what no model scored goes to the fallback */
+    }
+    if (e->shadow && e->cand) {
+        size_t k = 0, ny = p->nprobs ? p->nprobs : 1;
+        for (size_t i = 0; i < n; i++) {
+            if (e->rows[i].model == e->live) {
+                e->idx[k++] = (uint32_t)i;
+            }
+        }
+        if (k && predict_rows(e, e->cand, k) == RTS_ERR_OK) {
+            for (size_t i = 0; i < k; i++) {
+                e->rows[e->idx[i]].shadow_score =
+                    (double)e->my[i * ny + e->cand->bundle->score_class];
+            }
+        }
+    }
 }
 
 /* The first rule that matches frame @fr (which it sets the decision of);
@@ -399,7 +523,7 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
         rts_features_process(p->features, e->fw, &evs[i], r->frame);
         t1 = rts_now_ns();
         r->features_ns = t1 - t;
-        r->by_model = 0;
+        r->model = NULL;
         t = t1;
     }
     e->model_ns = 0;
@@ -407,12 +531,15 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
         e->end_ns = t;
         return;
     }
-    if (p->bundle && score_by_model(p, e, n, t)) {
+    score_by_models(p, e, evs, n);
+    if (e->model_ns) {
         t = rts_now_ns();
-    } else {
-        /* no model, or its circuit is open: the rule-based score */
-        for (size_t i = 0; i < n; i++) {
-            union rts_val *fr = e->rows[i].frame;
+    }
+    for (size_t i = 0; i < n; i++) {
+        union rts_val *fr = e->rows[i].frame;
+        e->rows[i].by_model = e->rows[i].model != NULL;
+        if (!e->rows[i].model) {
+            /* no model, or its circuit is open: the rule-based score */
             fr[p->slot_score] = rts_expr_eval(p->fallback, fr);
             for (size_t k = 0; k < p->nprobs; k++) {
                 fr[p->slot_probs + (int)k].num = NAN;
@@ -428,6 +555,12 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
             fr[p->slot_score] = row->by_model ? rts_expr_eval(p->fallback, fr) : served;
             row->fallback_score = fr[p->slot_score].num;
             row->fallback_rule = match_rules(p, fr);
+            fr[p->slot_score] = served;
+        }
+        if (!isnan(row->shadow_score)) {
+            union rts_val served = fr[p->slot_score];
+            fr[p->slot_score].num = row->shadow_score;
+            row->shadow_rule = match_rules(p, fr);
             fr[p->slot_score] = served;
         }
         row->rule = match_rules(p, fr);
@@ -466,35 +599,25 @@ static void warm_rows(float *x, size_t n, size_t nx, uint64_t *seed)
     }
 }
 
-void rts_pipeline_warm_up(struct rts_pipeline *p)
+double rts_bundle_warm_up(const struct rts_bundle *b, double *row_ns)
 {
     enum { ROWS = 64, ROUND = 8, MAX_ROUNDS = 200 };
-    size_t nx, ny;
-    float *x, *y;
+    size_t nx = b->nfeatures, ny = rts_model_noutputs(b->model);
+    float *x = malloc(ROWS * (nx ? nx : 1) * sizeof(*x)), *y = malloc(ROWS * ny * sizeof(*y));
     uint64_t seed = 42, t0 = rts_now_ns(), prev = UINT64_MAX, best = UINT64_MAX;
-    int settled = 0, round;
+    int settled = 0;
 
-    if (!p->bundle) {
-        return;
-    }
-    nx = p->bundle->nfeatures;
-    ny = p->nprobs ? p->nprobs : 1;
-    x = malloc(ROWS * (nx ? nx : 1) * sizeof(*x));
-    y = malloc(ROWS * ny * sizeof(*y));
-    if (!x || !y) {
-        goto done;
-    }
     /* rounds of ROUND batches; settled when a round's fastest batch is within
      * 5% of the previous round's twice in a row */
-    for (round = 0; round < MAX_ROUNDS && settled < 2; round++) {
+    for (int round = 0; x && y && round < MAX_ROUNDS && settled < 2; round++) {
         uint64_t fastest = UINT64_MAX;
-        for (int b = 0; b < ROUND; b++) {
-            uint64_t s;
+        for (int k = 0; k < ROUND; k++) {
+            uint64_t t;
             warm_rows(x, ROWS, nx, &seed);
-            s = rts_now_ns();
-            rts_model_predict(p->bundle->model, x, ROWS, nx, y);
-            s = rts_now_ns() - s;
-            fastest = s < fastest ? s : fastest;
+            t = rts_now_ns();
+            rts_model_predict(b->model, x, ROWS, nx, y);
+            t = rts_now_ns() - t;
+            fastest = t < fastest ? t : fastest;
         }
         settled = prev != UINT64_MAX && fastest * 100 <= prev * 105 && prev * 100 <= fastest * 105
                       ? settled + 1
@@ -502,11 +625,19 @@ void rts_pipeline_warm_up(struct rts_pipeline *p)
         prev = fastest;
         best = fastest < best ? fastest : best;
     }
-    p->warmup_row_ns = (double)best / ROWS;
-done:
-    p->warmup_ms = (double)(rts_now_ns() - t0) / 1e6;
+    if (row_ns) {
+        *row_ns = best == UINT64_MAX ? 0 : (double)best / ROWS;
+    }
     free(x);
     free(y);
+    return (double)(rts_now_ns() - t0) / 1e6;
+}
+
+void rts_pipeline_warm_up(struct rts_pipeline *p)
+{
+    if (p->bundle) {
+        p->warmup_ms = rts_bundle_warm_up(p->bundle, &p->warmup_row_ns);
+    }
 }
 
 int rts_pipeline_is_alert(const struct rts_pipeline *p, const struct rts_eval_row *r)
@@ -585,9 +716,13 @@ size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_
     }
     if (e->by_model) {
         PUT_LIT(",\"model\":\"");
-        memcpy(buf + o, p->bundle->label, strlen(p->bundle->label));
-        o += strlen(p->bundle->label);
-        PUT_LIT("\",\"path\":\"model\",\"latency_us\":");
+        memcpy(buf + o, e->model->bundle->label, strlen(e->model->bundle->label));
+        o += strlen(e->model->bundle->label);
+        if (e->as_shadow) {
+            PUT_LIT("\",\"path\":\"shadow\",\"latency_us\":");
+        } else {
+            PUT_LIT("\",\"path\":\"model\",\"latency_us\":");
+        }
     } else {
         PUT_LIT(",\"model\":null,\"path\":\"fallback\",\"latency_us\":");
     }

@@ -37,7 +37,7 @@ struct rts_pipeline {
     size_t nrules;
     struct rts_expr *alert_when; /* NULL without alerts */
     struct rts_bundle *bundle;   /* NULL: the score is fallback.score */
-    int *model_slots;            /* frame slot of each model input, model order */
+    struct rts_model_ctx *model_ctx; /* for p->bundle (rts_eval's default live model) */
     struct rts_breaker *breaker; /* with model.timeout: open = score by fallback */
     char **feature_keys;         /* "\"name\":" for emit_features, pre-escaped */
     double warmup_ms;            /* rts_pipeline_warm_up: how long, and the settled cost */
@@ -61,13 +61,40 @@ void rts_pipeline_free(struct rts_pipeline *p);
  * the first events are not the slow ones; sets warmup_ms and warmup_row_ns.
  * A no-op without a model. Thread: start-up, before any worker runs. */
 void rts_pipeline_warm_up(struct rts_pipeline *p);
+/* The same for any bundle: returns the milliseconds it took, and the
+ * settled cost per row in *@row_ns. */
+double rts_bundle_warm_up(const struct rts_bundle *b, double *row_ns);
+
+/* What workers need to score with one bundle: where its inputs are in the
+ * frame, and (with workers > 0) its drift counters, one per worker. The
+ * registry's validate hook builds one per loaded bundle. Immutable but for
+ * the counters, each written by its worker only. */
+struct rts_model_ctx {
+    const struct rts_bundle *bundle;
+    int *slots; /* frame slot of each input, model order */
+    size_t nx;
+    struct rts_drift *drift;
+    struct rts_drift_counts **counts;
+    int nworkers;
+};
+
+/* Check @b against @p (every input a numeric field or feature, as many
+ * outputs as the rules were compiled for) and build its context; NULL with
+ * @eb saying why. Thread: any (off the hot path). */
+struct rts_model_ctx *rts_model_ctx_new(const struct rts_pipeline *p, const struct rts_bundle *b,
+                                       int nworkers, struct rts_errbuf *eb);
+void rts_model_ctx_free(struct rts_model_ctx *c); /* NULL is a no-op */
 
 /* One event of a batch: its frame and what became of it. */
 struct rts_eval_row {
     union rts_val *frame; /* nslots */
     union rts_val *vals;  /* event view scratch, nfields: rts_event_view(.., row->vals) */
     int rule;             /* matched rule, -1 = none */
-    int by_model;         /* the score came from the model (else the fallback) */
+    int by_model;         /* the score came from a model (else the fallback) */
+    const struct rts_model_ctx *model; /* the model that scored it; NULL: the fallback */
+    double shadow_score;  /* the candidate's score in shadow mode, else NaN */
+    int shadow_rule;      /* the rule the shadow score would match */
+    int as_shadow;        /* format the record as the candidate's: "path":"shadow" */
     double fallback_score; /* with e->with_fallback: what the fallback says, and */
     int fallback_rule;     /* the rule it would match (to compare the two) */
     uint64_t features_ns, rules_ns;
@@ -85,6 +112,14 @@ struct rts_eval {
     int with_fallback; /* also score rows scored by the model with the fallback */
     union rts_val *frames, *vals;
     float *mx, *my; /* model inputs and outputs, batch_max rows */
+    uint32_t *idx;  /* rows of one model call */
+    /* the models of the next batch (the daemon sets them from the registry's
+     * view; by default the pipeline's own): live, and the candidate for keys
+     * whose low 32 hash bits are below canary_cut, or for shadow scoring */
+    const struct rts_model_ctx *live, *cand;
+    uint64_t canary_cut;
+    int shadow;
+    int worker; /* index of the drift counters to write */
 };
 
 /* @max_keys: this thread's share of limits.max_keys; @batch_max: the most

@@ -1,6 +1,7 @@
 /*
  * serve.c - the daemon's control plane over HTTP (DESIGN.md section 5):
- * /metrics in the Prometheus text format, /healthz, /readyz and /status.
+ * /metrics in the Prometheus text format, /healthz, /readyz and /status,
+ * and the admin API over the model registry (/admin/models...).
  *
  * Handlers run on the HTTP server's threads and only read: counters and
  * histograms are merged from the workers' single-writer copies
@@ -9,6 +10,7 @@
  */
 #include "daemon/serve.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,8 @@
 #include "core/clock.h"
 #include "core/fmt.h"
 #include "core/log.h"
+#include "model/drift.h"
+#include "model/registry.h"
 #include "serve/http.h"
 #include "serve/prom.h"
 
@@ -38,6 +42,124 @@ static void put_u64(struct rts_prom *pm, const char *name, const char *help, uin
     rts_prom_sample_u64(pm, NULL, 0, v);
 }
 
+static void slot_info(struct rts_prom *pm, const struct rts_registry_model_info *mi,
+                      const char *slot)
+{
+    char ver[24];
+
+    if (mi->present) {
+        snprintf(ver, sizeof(ver), "%ld", mi->version);
+        rts_prom_sample(pm,
+                        (const struct rts_prom_label[]){
+                            {"model", mi->name}, {"version", ver}, {"slot", slot}},
+                        3, 1);
+    }
+}
+
+/* PSI of the live model's inputs and score over the drift window. */
+static void drift_metrics(struct rts_serve *sv, struct rts_prom *pm)
+{
+    struct rts_registry *reg = rts_daemon_registry(sv->d);
+    struct rts_errbuf eb = {0};
+    struct rts_registry_reader *rd = reg ? rts_registry_reader_new(reg, &eb) : NULL;
+    const struct rts_registry_view *v;
+    const struct rts_model_ctx *m;
+
+    rts_prom_family(pm, "rtscore_drift_psi", RTS_PROM_GAUGE,
+                    "Population stability index of each model input and of the score (feature="
+                    "\"score\") against the training reference, over the drift window.");
+    if (!rd) {
+        return;
+    }
+    v = rts_registry_view(rd);
+    m = v->live.ctx;
+    if (m && m->drift && rts_drift_active(m->drift)) {
+        size_t n = rts_drift_nfeatures(m->drift);
+        double *psi = calloc(n ? n : 1, sizeof(*psi)), psi_score = NAN;
+        if (psi && rts_drift_psi(m->drift, m->counts, (size_t)m->nworkers, rts_wall_ms() * 1000,
+                                 psi, &psi_score, NULL) == RTS_ERR_OK) {
+            for (size_t i = 0; i < n; i++) {
+                if (!isnan(psi[i])) {
+                    rts_prom_sample(pm,
+                                    (const struct rts_prom_label[]){
+                                        {"feature", rts_drift_feature_name(m->drift, i)}},
+                                    1, psi[i]);
+                }
+            }
+            if (!isnan(psi_score)) {
+                rts_prom_sample(pm, (const struct rts_prom_label[]){{"feature", "score"}}, 1,
+                                psi_score);
+            }
+        }
+        free(psi);
+    }
+    rts_registry_reader_idle(rd);
+    rts_registry_reader_free(rd);
+}
+
+static void model_metrics(struct rts_serve *sv, struct rts_prom *pm,
+                          const struct rts_daemon_stats *s)
+{
+    struct rts_registry *reg = rts_daemon_registry(sv->d);
+    static const double diff_bounds[] = {0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1};
+    char ver[24];
+
+    rts_prom_family(pm, "rtscore_predictions_total", RTS_PROM_COUNTER,
+                    "Scores by model, version and path: model, shadow (the candidate beside the "
+                    "live model), or fallback (no model, or its circuit open).");
+    for (int k = 0; k < s->npreds; k++) {
+        snprintf(ver, sizeof(ver), "%ld", s->preds[k].version);
+        rts_prom_sample_u64(pm,
+                            (const struct rts_prom_label[]){
+                                {"model", s->preds[k].name}, {"version", ver}, {"path", "model"}},
+                            3, s->preds[k].model);
+        if (s->preds[k].shadow) {
+            rts_prom_sample_u64(pm,
+                                (const struct rts_prom_label[]){{"model", s->preds[k].name},
+                                                                {"version", ver},
+                                                                {"path", "shadow"}},
+                                3, s->preds[k].shadow);
+        }
+    }
+    rts_prom_sample_u64(pm,
+                        (const struct rts_prom_label[]){
+                            {"model", ""}, {"version", ""}, {"path", "fallback"}},
+                        3, s->by_fallback + (reg ? 0 : s->scored));
+    rts_prom_family(pm, "rtscore_score", RTS_PROM_HISTOGRAM, "Scores given.");
+    rts_prom_hist_scaled(pm, NULL, 0, &s->score, 1e6, score_bounds,
+                         sizeof(score_bounds) / sizeof(score_bounds[0]));
+    rts_prom_family(pm, "rtscore_batch_size", RTS_PROM_HISTOGRAM,
+                    "Events per worker batch (one model call each).");
+    rts_prom_hist_scaled(pm, NULL, 0, &s->batch, 1, batch_bounds,
+                         sizeof(batch_bounds) / sizeof(batch_bounds[0]));
+    if (!reg) {
+        return;
+    }
+    {
+        struct rts_registry_info ri;
+        rts_registry_info(reg, &ri);
+        rts_prom_family(pm, "rtscore_model_info", RTS_PROM_GAUGE,
+                        "The models in their slots (value 1).");
+        slot_info(pm, &ri.live, "live");
+        slot_info(pm, &ri.candidate, "candidate");
+        slot_info(pm, &ri.previous, "previous");
+        rts_prom_family(pm, "rtscore_canary_percent", RTS_PROM_GAUGE,
+                        "Share of keys scored by the candidate.");
+        rts_prom_sample(pm, NULL, 0, ri.canary_percent);
+    }
+    rts_prom_family(pm, "rtscore_shadow_decisions_total", RTS_PROM_COUNTER,
+                    "Shadow scores, by whether the candidate's decision equals the live one.");
+    rts_prom_sample_u64(pm, (const struct rts_prom_label[]){{"agree", "true"}}, 1,
+                        s->shadow_agree);
+    rts_prom_sample_u64(pm, (const struct rts_prom_label[]){{"agree", "false"}}, 1,
+                        s->shadow - s->shadow_agree);
+    rts_prom_family(pm, "rtscore_shadow_score_difference", RTS_PROM_HISTOGRAM,
+                    "Absolute difference between the candidate's and the live score.");
+    rts_prom_hist_scaled(pm, NULL, 0, &s->shadow_diff, 1e6, diff_bounds,
+                         sizeof(diff_bounds) / sizeof(diff_bounds[0]));
+    drift_metrics(sv, pm);
+}
+
 static void metrics(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
 {
     struct rts_serve *sv = arg;
@@ -45,7 +167,6 @@ static void metrics(void *arg, const struct rts_http_req *req, struct rts_http_r
     struct rts_daemon_stats s;
     struct rts_errbuf eb = {0};
     struct rts_prom pm;
-    char buf[32];
 
     (void)req;
     rts_daemon_stats(sv->d, &s);
@@ -88,43 +209,7 @@ static void metrics(void *arg, const struct rts_http_req *req, struct rts_http_r
             s.budget_exceeded[st]);
     }
 
-    rts_prom_family(&pm, "rtscore_predictions_total", RTS_PROM_COUNTER,
-                    "Scores by model, version and path (model, or fallback while the circuit is "
-                    "open).");
-    if (p->bundle) {
-        snprintf(buf, sizeof(buf), "%ld", p->bundle->version);
-        rts_prom_sample_u64(&pm,
-                            (const struct rts_prom_label[]){{"model", p->bundle->name},
-                                                            {"version", buf},
-                                                            {"path", "model"}},
-                            3, s.scored - s.by_fallback);
-        rts_prom_sample_u64(&pm,
-                            (const struct rts_prom_label[]){{"model", p->bundle->name},
-                                                            {"version", buf},
-                                                            {"path", "fallback"}},
-                            3, s.by_fallback);
-    } else {
-        rts_prom_sample_u64(&pm,
-                            (const struct rts_prom_label[]){{"model", ""}, {"version", ""},
-                                                            {"path", "fallback"}},
-                            3, s.scored);
-    }
-    rts_prom_family(&pm, "rtscore_score", RTS_PROM_HISTOGRAM, "Scores given.");
-    rts_prom_hist_scaled(&pm, NULL, 0, &s.score, 1e6, score_bounds,
-                         sizeof(score_bounds) / sizeof(score_bounds[0]));
-    rts_prom_family(&pm, "rtscore_batch_size", RTS_PROM_HISTOGRAM,
-                    "Events per worker batch (one model call each).");
-    rts_prom_hist_scaled(&pm, NULL, 0, &s.batch, 1, batch_bounds,
-                         sizeof(batch_bounds) / sizeof(batch_bounds[0]));
-    if (p->bundle) {
-        rts_prom_family(&pm, "rtscore_model_info", RTS_PROM_GAUGE,
-                        "The models in their slots (value 1).");
-        rts_prom_sample(&pm,
-                        (const struct rts_prom_label[]){{"model", p->bundle->name},
-                                                        {"version", buf},
-                                                        {"slot", "live"}},
-                        3, 1);
-    }
+    model_metrics(sv, &pm, &s);
     if (p->breaker) {
         enum rts_breaker_state bst = rts_breaker_state(p->breaker);
         rts_prom_family(&pm, "rtscore_circuit_state", RTS_PROM_GAUGE,
@@ -237,10 +322,8 @@ static void status(void *arg, const struct rts_http_req *req, struct rts_http_re
                        (unsigned long long)wi.keys, (unsigned long long)wi.scored);
     }
     rts_buf_printf(b, "],\"model\":");
-    if (p->bundle) {
-        rts_buf_printf(b, "{\"live\":");
-        json_str(b, p->bundle->label);
-        rts_buf_printf(b, ",\"warmup_ms\":%.1f}", p->warmup_ms);
+    if (rts_daemon_registry(sv->d)) {
+        rts_registry_describe(rts_daemon_registry(sv->d), b);
     } else {
         rts_buf_printf(b, "null");
     }
@@ -251,6 +334,159 @@ static void status(void *arg, const struct rts_http_req *req, struct rts_http_re
     }
     rts_buf_printf(b, "}}\n");
     rts_daemon_stats_fini(&s);
+}
+
+/* ---- admin API ---- */
+
+/* The answer to a registry change: the slots, or the error with its status
+ * (registry.h's mapping; a refused load is 422). */
+static void admin_result(struct rts_serve *sv, struct rts_http_resp *resp, enum rts_err rc,
+                         const struct rts_errbuf *eb, int is_load, const char *what)
+{
+    struct rts_registry *reg = rts_daemon_registry(sv->d);
+
+    if (rc == RTS_ERR_OK) {
+        resp->content_type = "application/json";
+        rts_registry_describe(reg, &resp->body);
+        rts_log(RTS_LOG_INFO, "admin", "action=%s", what);
+        return;
+    }
+    rts_log(RTS_LOG_WARN, "admin refused", "action=%s error=\"%s\"", what, eb->msg);
+    rts_http_error(resp,
+                   rc == RTS_ERR_CONFLICT ? 409
+                   : rc == RTS_ERR_AGAIN  ? 503
+                   : is_load              ? 422
+                   : rc == RTS_ERR_INVAL  ? 400
+                                          : 500,
+                   eb->msg);
+}
+
+/* The JSON object body of @req, or NULL after answering 400. */
+static json_t *admin_body(const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    json_error_t je;
+    json_t *j = json_loadb(req->body ? req->body : "", req->body_len, 0, &je);
+
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        rts_http_error(resp, 400, "expected a JSON object body");
+        return NULL;
+    }
+    return j;
+}
+
+static struct rts_registry *admin_registry(struct rts_serve *sv, struct rts_http_resp *resp)
+{
+    struct rts_registry *reg = rts_daemon_registry(sv->d);
+
+    if (!reg) {
+        rts_http_error(resp, 409, "the pipeline has no model section");
+    }
+    return reg;
+}
+
+static void admin_models(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    struct rts_registry *reg = admin_registry(sv, resp);
+
+    (void)req;
+    if (reg) {
+        resp->content_type = "application/json";
+        rts_registry_describe(reg, &resp->body);
+    }
+}
+
+static void admin_load(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    struct rts_registry *reg = admin_registry(sv, resp);
+    struct rts_errbuf eb = {0};
+    json_t *j, *path, *ver;
+    enum rts_err rc;
+
+    if (!reg || !(j = admin_body(req, resp))) {
+        return;
+    }
+    path = json_object_get(j, "path");
+    ver = json_object_get(j, "version");
+    if (json_is_string(path) && !ver) {
+        rc = rts_registry_load(reg, json_string_value(path), &eb);
+    } else if (json_is_integer(ver) && !path) {
+        rc = rts_registry_load_version(reg, (long)json_integer_value(ver), &eb);
+    } else {
+        json_decref(j);
+        rts_http_error(resp, 400, "expected {\"path\": DIR} or {\"version\": N}");
+        return;
+    }
+    json_decref(j);
+    admin_result(sv, resp, rc, &eb, 1, "load");
+}
+
+static void admin_promote(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    struct rts_registry *reg = admin_registry(sv, resp);
+    struct rts_errbuf eb = {0};
+
+    (void)req;
+    if (reg) {
+        admin_result(sv, resp, rts_registry_promote(reg, &eb), &eb, 0, "promote");
+    }
+}
+
+static void admin_rollback(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    struct rts_registry *reg = admin_registry(sv, resp);
+    struct rts_errbuf eb = {0};
+
+    (void)req;
+    if (reg) {
+        admin_result(sv, resp, rts_registry_rollback(reg, &eb), &eb, 0, "rollback");
+    }
+}
+
+static void admin_canary(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    struct rts_registry *reg = admin_registry(sv, resp);
+    struct rts_errbuf eb = {0};
+    json_t *j, *pc;
+
+    if (!reg || !(j = admin_body(req, resp))) {
+        return;
+    }
+    pc = json_object_get(j, "percent");
+    if (!json_is_number(pc)) {
+        json_decref(j);
+        rts_http_error(resp, 400, "expected {\"percent\": 0..100}");
+        return;
+    }
+    admin_result(sv, resp, rts_registry_set_canary(reg, json_number_value(pc), &eb), &eb, 0,
+                 "canary");
+    json_decref(j);
+}
+
+static void admin_shadow(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
+{
+    struct rts_serve *sv = arg;
+    struct rts_registry *reg = admin_registry(sv, resp);
+    struct rts_errbuf eb = {0};
+    json_t *j, *on;
+
+    if (!reg || !(j = admin_body(req, resp))) {
+        return;
+    }
+    on = json_object_get(j, "enabled");
+    if (!json_is_boolean(on)) {
+        json_decref(j);
+        rts_http_error(resp, 400, "expected {\"enabled\": true|false}");
+        return;
+    }
+    admin_result(sv, resp, rts_registry_set_shadow(reg, json_is_true(on), &eb), &eb, 0,
+                 "shadow");
+    json_decref(j);
 }
 
 struct rts_serve *rts_serve_new(struct rts_daemon *d, struct rts_errbuf *eb)
@@ -279,6 +515,12 @@ struct rts_serve *rts_serve_new(struct rts_daemon *d, struct rts_errbuf *eb)
             {"GET", "/healthz", healthz, sv},
             {"GET", "/readyz", readyz, sv},
             {"GET", "/status", status, sv},
+            {"GET", "/admin/models", admin_models, sv},
+            {"POST", "/admin/models/load", admin_load, sv},
+            {"POST", "/admin/models/promote", admin_promote, sv},
+            {"POST", "/admin/models/rollback", admin_rollback, sv},
+            {"POST", "/admin/models/canary", admin_canary, sv},
+            {"POST", "/admin/models/shadow", admin_shadow, sv},
         };
         sv->http = rts_http_new(hc->listen, token[0] ? token : NULL, routes,
                                 sizeof(routes) / sizeof(routes[0]), eb);

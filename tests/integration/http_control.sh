@@ -36,7 +36,7 @@ check "status: JSON with workers and the model" /usr/bin/python3 -c '
 import json, sys
 s = json.load(open("status.json"))
 assert s["pipeline"] == "fraud" and s["ready"] and s["healthy"], s
-assert len(s["workers"]) >= 1 and s["model"]["live"].startswith("fraud@"), s
+assert len(s["workers"]) >= 1 and s["model"]["live"]["label"].startswith("fraud@"), s
 assert s["circuits"]["model"] == "closed", s'
 eq "unknown path: 404" "$(curl -s -o /dev/null -w '%{http_code}' "$url/nope")" 404
 eq "wrong method: 405" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/metrics")" 405
