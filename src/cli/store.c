@@ -140,7 +140,7 @@ static enum rts_err flush_batch(struct loader *ld, struct rts_errbuf *eb)
     r.updated_ms = ld->upd;
     r.deadline_ns = 0;
     rc = rts_store_write(ld->o->store, ld->o->conn, &r, eb);
-    ld->rows += ld->n;
+    ld->rows += rc ? 0 : ld->n;
     ld->n = 0;
     ld->text.len = 0;
     return rc;

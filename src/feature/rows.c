@@ -148,13 +148,13 @@ static enum rts_err csv_record(const char *name, const char *t, size_t len, size
             i++;
             for (;;) {
                 size_t j = i;
-                if (i >= len) {
-                    return rts_errf(eb, RTS_ERR_PARSE, 0, 0,
-                                    "%s:%zu: a quoted cell is not closed", name, start_line);
-                }
                 while (j < len && t[j] != '"') {
                     *line += t[j] == '\n';
                     j++;
+                }
+                if (j >= len) {
+                    return rts_errf(eb, RTS_ERR_PARSE, 0, 0,
+                                    "%s:%zu: a quoted cell is not closed", name, start_line);
                 }
                 if (scratch_put(s, t + i, j - i)) {
                     return nomem(eb, name);

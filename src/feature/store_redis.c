@@ -6,15 +6,23 @@
  * (its struct redis_conn, made by conn_init and used only by that worker).
  * A batch is one round trip: HMGET is appended once per key
  * (redisAppendCommandArgv), the buffer is written, then the n replies are
- * read in order. Deadline: every socket call is bounded by SO_SNDTIMEO /
- * SO_RCVTIMEO (= timeout), and the batch as a whole by waiting for replies
- * with ppoll() up to the deadline, so a batch never waits past it even when
- * replies trickle in. A timed-out connection has replies in flight that no
- * one will read: it is closed and the next batch reconnects. Any other
- * failure (refused, reset, closed by the server) closes it too, and
- * reconnecting waits a backoff (backoff, doubling up to max_backoff, reset
- * by a success); meanwhile lookups fail at once with RTS_ERR_UNAVAIL, and the
- * lookup stage's circuit breaker stops calling.
+ * read in order.
+ *
+ * Deadlines: the socket is non-blocking and every wait (connect, write,
+ * read) is a ppoll() bounded by the batch's deadline, so a batch never waits
+ * past it, whatever the server does; this is the socket timeout, applied to
+ * the batch as a whole rather than per system call (per-call SO_RCVTIMEO
+ * would let replies that trickle in stretch a batch to n timeouts). A
+ * connect is started without waiting; one that has not completed by the
+ * deadline stays in progress for the next batch, and fails after
+ * connect_timeout. AUTH and SELECT are pipelined in front of the first
+ * batch of a connection, so they cost no extra round trip and are bounded
+ * by the same deadline. A timed-out connection has replies in flight that
+ * no one will read: it is closed and the next batch reconnects at once. Any
+ * other failure (refused, reset, closed by the server, AUTH refused) closes
+ * it too, and reconnecting waits a backoff (backoff, doubling up to
+ * max_backoff, reset by a success); meanwhile lookups fail at once with
+ * RTS_ERR_UNAVAIL, and the lookup stage's circuit breaker stops calling.
  *
  * The password (option or password_file) is sent with AUTH and never
  * written to a log or an error message. hiredis 0.14 writes with write(2):
@@ -25,10 +33,13 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -57,7 +68,10 @@ struct redis_store {
 };
 
 struct redis_conn {
-    redisContext *c;
+    redisContext *c;         /* non-blocking */
+    int connecting;          /* connect() in progress */
+    int handshake;           /* AUTH / SELECT still to be sent and acknowledged */
+    uint64_t connect_deadline_ns;
     uint64_t retry_at_ns; /* no reconnect before this */
     uint64_t backoff_ns;  /* the next wait after a failure */
     const char *argv[MAX_ARGS];
@@ -87,13 +101,6 @@ static const struct rts_opt redis_store_opts[] = {
                  "local tunnel (stunnel, spiped) and point addr at it"),
     RTS_OPT_END,
 };
-
-static struct timeval tv_of(int64_t us)
-{
-    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
-
-    return tv;
-}
 
 /* ---- options ---- */
 
@@ -214,6 +221,8 @@ static void conn_close(struct redis_conn *rc)
         redisFree(rc->c);
         rc->c = NULL;
     }
+    rc->connecting = 0;
+    rc->handshake = 0;
 }
 
 /* Close after a failure at @now; reconnecting waits the backoff. */
@@ -229,75 +238,213 @@ static void conn_failed(const struct redis_store *s, struct redis_conn *rc, uint
     rc->backoff_ns = rc->backoff_ns * 2 > max ? max : rc->backoff_ns * 2;
 }
 
-static enum rts_err io_error(const struct redis_store *s, struct redis_conn *rc, uint64_t now,
-                             const char *what, struct rts_errbuf *eb)
+static enum rts_store_status io_error(const struct redis_store *s, struct redis_conn *rc,
+                                      const char *what, struct rts_errbuf *eb)
 {
     rts_errf(eb, RTS_ERR_UNAVAIL, 0, 0, "store %s: %s %s: %s", s->env->name, what, s->label,
-             rc->c && rc->c->errstr[0] ? rc->c->errstr : strerror(errno));
-    conn_failed(s, rc, now);
-    return RTS_ERR_UNAVAIL;
+             rc->c && rc->c->errstr[0] ? rc->c->errstr : strerror(errno ? errno : EIO));
+    conn_failed(s, rc, rts_now_ns());
+    return RTS_STORE_ERROR;
 }
 
-/* A command during the handshake; the reply's error text goes to @eb, never
- * the command (it may hold the password). */
-static enum rts_err handshake(const struct redis_store *s, struct redis_conn *rc, const char *what,
-                              int argc, const char **argv, const size_t *argvlen,
-                              struct rts_errbuf *eb)
+/* A batch ran out of time: replies may still come; start afresh, no backoff. */
+static enum rts_store_status timed_out(const struct redis_store *s, struct redis_conn *rc,
+                                       const char *what, size_t done, size_t n,
+                                       struct rts_errbuf *eb)
 {
-    redisReply *r = redisCommandArgv(rc->c, argc, argv, argvlen);
-    enum rts_err e = RTS_ERR_OK;
-
-    if (!r) {
-        return io_error(s, rc, rts_now_ns(), what, eb);
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        e = rts_errf(eb, RTS_ERR_UNAVAIL, 0, 0, "store %s: %s refused by %s: %.*s", s->env->name,
-                     what, s->label, (int)(r->len < 120 ? r->len : 120), r->str);
-        freeReplyObject(r);
-        conn_failed(s, rc, rts_now_ns());
-        return e;
-    }
-    freeReplyObject(r);
-    return e;
+    rts_errf(eb, RTS_ERR_TIMEOUT, 0, 0, "store %s: %s %s: %zu of %zu answered within the deadline",
+             s->env->name, what, s->label, done, n);
+    conn_close(rc);
+    return RTS_STORE_TIMEOUT;
 }
 
-static enum rts_err conn_open(const struct redis_store *s, struct redis_conn *rc,
-                              struct rts_errbuf *eb)
+/* Wait until @fd is ready for @events or @deadline passes: 1 ready, 0 time
+ * is up, -1 error (errno). */
+static int wait_fd(int fd, short events, uint64_t deadline)
 {
-    struct timeval ct = tv_of(s->connect_timeout_us);
+    for (;;) {
+        struct pollfd pfd = {fd, events, 0};
+        uint64_t now = rts_now_ns();
+        struct timespec ts;
+        int w;
 
-    rc->c = s->port ? redisConnectWithTimeout(s->host, s->port, ct)
-                    : redisConnectUnixWithTimeout(s->host, ct);
+        if (now >= deadline) {
+            return 0;
+        }
+        ts.tv_sec = (time_t)((deadline - now) / 1000000000u);
+        ts.tv_nsec = (long)((deadline - now) % 1000000000u);
+        w = ppoll(&pfd, 1, &ts, NULL);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0) {
+            return -1;
+        }
+        if (w > 0) {
+            return 1;
+        }
+    }
+}
+
+/* A connection that can take commands by @deadline. @force ignores the
+ * reconnect backoff (bulk writes from the command line). */
+static enum rts_store_status conn_ready(const struct redis_store *s, struct redis_conn *rc,
+                                        uint64_t deadline, int force, struct rts_errbuf *eb)
+{
+    uint64_t now = rts_now_ns();
+    int w, err = 0;
+    socklen_t len = sizeof(err);
+
     if (!rc->c) {
-        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "store %s: out of memory", s->env->name);
+        if (!force && now < rc->retry_at_ns) {
+            rts_errf(eb, RTS_ERR_UNAVAIL, 0, 0,
+                     "store %s: %s is unreachable; reconnecting in %llu ms", s->env->name,
+                     s->label, (unsigned long long)((rc->retry_at_ns - now) / 1000000));
+            return RTS_STORE_ERROR;
+        }
+        rc->c = s->port ? redisConnectNonBlock(s->host, s->port)
+                        : redisConnectUnixNonBlock(s->host);
+        if (!rc->c) {
+            rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "store %s: out of memory", s->env->name);
+            return RTS_STORE_ERROR;
+        }
+        if (rc->c->err) {
+            return io_error(s, rc, "cannot connect to", eb);
+        }
+        rc->connecting = 1;
+        rc->connect_deadline_ns = now + (uint64_t)s->connect_timeout_us * 1000;
+        rc->handshake = s->secret || s->db;
     }
-    if (rc->c->err) {
-        return io_error(s, rc, rts_now_ns(), "cannot connect to", eb);
+    if (!rc->connecting) {
+        return RTS_STORE_OK;
     }
-    if (redisSetTimeout(rc->c, ct) != REDIS_OK) {
-        return io_error(s, rc, rts_now_ns(), "cannot set timeouts on", eb);
+    w = wait_fd(rc->c->fd, POLLOUT,
+                deadline < rc->connect_deadline_ns ? deadline : rc->connect_deadline_ns);
+    if (w < 0) {
+        return io_error(s, rc, "cannot connect to", eb);
+    }
+    if (w == 0) {
+        if (rts_now_ns() >= rc->connect_deadline_ns) {
+            errno = ETIMEDOUT;
+            return io_error(s, rc, "cannot connect (connect_timeout) to", eb);
+        }
+        rts_errf(eb, RTS_ERR_TIMEOUT, 0, 0, "store %s: still connecting to %s", s->env->name,
+                 s->label);
+        return RTS_STORE_TIMEOUT; /* the connect goes on; the next batch waits for it */
+    }
+    if (getsockopt(rc->c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
+        errno = err ? err : errno;
+        return io_error(s, rc, "cannot connect to", eb);
+    }
+    rc->connecting = 0;
+    if (s->port) {
+        int one = 1;
+        setsockopt(rc->c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        redisEnableKeepAlive(rc->c);
+    }
+    return RTS_STORE_OK;
+}
+
+/* AUTH and SELECT in front of a new connection's first commands; returns
+ * how many were appended (their replies come first). */
+static int append_handshake(const struct redis_store *s, struct redis_conn *rc)
+{
+    int n = 0;
+
+    if (!rc->handshake) {
+        return 0;
     }
     if (s->secret) {
         const char *argv[2] = {"AUTH", s->secret};
         size_t len[2] = {4, s->secret_len};
-        if (handshake(s, rc, "AUTH", 2, argv, len, eb)) {
-            return eb ? eb->code : RTS_ERR_UNAVAIL;
-        }
+        n += redisAppendCommandArgv(rc->c, 2, argv, len) == REDIS_OK;
     }
     if (s->db) {
         char num[RTS_FMT_INT_MAX];
         const char *argv[2] = {"SELECT", num};
         size_t len[2] = {6, rts_fmt_i64(num, s->db)};
-        if (handshake(s, rc, "SELECT", 2, argv, len, eb)) {
-            return eb ? eb->code : RTS_ERR_UNAVAIL;
+        n += redisAppendCommandArgv(rc->c, 2, argv, len) == REDIS_OK;
+    }
+    return n;
+}
+
+/* Write everything appended by @deadline. */
+static enum rts_store_status flush_out(const struct redis_store *s, struct redis_conn *rc,
+                                       uint64_t deadline, size_t n, struct rts_errbuf *eb)
+{
+    for (;;) {
+        int done = 0, w;
+        if (redisBufferWrite(rc->c, &done) != REDIS_OK) {
+            return io_error(s, rc, "cannot send to", eb);
+        }
+        if (done) {
+            return RTS_STORE_OK;
+        }
+        w = wait_fd(rc->c->fd, POLLOUT, deadline);
+        if (w < 0) {
+            return io_error(s, rc, "cannot send to", eb);
+        }
+        if (w == 0) {
+            return timed_out(s, rc, "sending to", 0, n, eb);
         }
     }
-    if (redisSetTimeout(rc->c, tv_of(s->timeout_us)) != REDIS_OK) {
-        return io_error(s, rc, rts_now_ns(), "cannot set timeouts on", eb);
+}
+
+enum wait_result { GOT_REPLY, TIMED_OUT, FAILED };
+
+/* The next reply into *r, waiting until @deadline at most. */
+static enum wait_result next_reply(redisContext *c, uint64_t deadline, redisReply **r)
+{
+    for (;;) {
+        void *p = NULL;
+        int w;
+
+        if (redisGetReplyFromReader(c, &p) != REDIS_OK) {
+            return FAILED;
+        }
+        if (p) {
+            *r = p;
+            return GOT_REPLY;
+        }
+        w = wait_fd(c->fd, POLLIN, deadline);
+        if (w == 0) {
+            return TIMED_OUT;
+        }
+        if (w < 0 || redisBufferRead(c) != REDIS_OK) {
+            return FAILED;
+        }
     }
-    redisEnableKeepAlive(rc->c);
-    rc->backoff_ns = 0;
-    return RTS_ERR_OK;
+}
+
+/* The replies to AUTH / SELECT; a refusal closes the connection. The
+ * password is never part of a message: only the server's reply is. */
+static enum rts_store_status read_handshake(const struct redis_store *s, struct redis_conn *rc,
+                                            int nh, uint64_t deadline, struct rts_errbuf *eb)
+{
+    for (int k = 0; k < nh; k++) {
+        redisReply *r = NULL;
+        const char *what = k == 0 && s->secret ? "AUTH" : "SELECT";
+        switch (next_reply(rc->c, deadline, &r)) {
+        case GOT_REPLY:
+            if (r->type == REDIS_REPLY_ERROR) {
+                rts_errf(eb, RTS_ERR_UNAVAIL, 0, 0, "store %s: %s refused by %s: %.*s",
+                         s->env->name, what, s->label, (int)(r->len < 120 ? r->len : 120),
+                         r->str);
+                freeReplyObject(r);
+                conn_failed(s, rc, rts_now_ns());
+                return RTS_STORE_ERROR;
+            }
+            freeReplyObject(r);
+            break;
+        case TIMED_OUT:
+            return timed_out(s, rc, what, 0, 1, eb);
+        default:
+            return io_error(s, rc, "lost the connection to", eb);
+        }
+    }
+    rc->handshake = 0;
+    rc->backoff_ns = 0; /* connected and accepted: the next failure starts the backoff anew */
+    return RTS_STORE_OK;
 }
 
 static enum rts_err redis_conn_init(void *ctx, void *conn, struct rts_errbuf *eb)
@@ -305,11 +452,21 @@ static enum rts_err redis_conn_init(void *ctx, void *conn, struct rts_errbuf *eb
     struct redis_store *s = ctx;
     struct redis_conn *rc = conn;
     struct rts_errbuf e2 = {0};
+    uint64_t deadline = rts_now_ns() + (uint64_t)s->connect_timeout_us * 1000;
+    enum rts_store_status st;
 
     (void)eb;
-    /* Connect now to report an unreachable store early; not fatal: the
-     * first lookup tries again (after the backoff). */
-    if (conn_open(s, rc, &e2)) {
+    /* Connect now, to report an unreachable store or a refused password at
+     * start-up. Not fatal: the first lookup tries again (after the backoff). */
+    st = conn_ready(s, rc, deadline, 1, &e2);
+    if (st == RTS_STORE_OK && rc->handshake) {
+        int nh = append_handshake(s, rc);
+        st = flush_out(s, rc, deadline, 0, &e2);
+        if (st == RTS_STORE_OK) {
+            st = read_handshake(s, rc, nh, deadline, &e2);
+        }
+    }
+    if (st != RTS_STORE_OK) {
         rts_log(RTS_LOG_WARN, "store unreachable", "store=%s error=\"%s\"", s->env->name,
                 e2.msg);
     }
@@ -324,78 +481,11 @@ static void redis_conn_fini(void *ctx, void *conn)
 
 /* ---- one round trip ---- */
 
-/* Write everything appended; 0 ok. */
-static int flush_out(redisContext *c)
-{
-    int done = 0;
-
-    do {
-        if (redisBufferWrite(c, &done) != REDIS_OK) {
-            return -1;
-        }
-    } while (!done);
-    return 0;
-}
-
-enum wait_result { GOT_REPLY, TIMED_OUT, FAILED };
-
-/* The next reply into *r, waiting until @deadline at most. */
-static enum wait_result next_reply(redisContext *c, uint64_t deadline, redisReply **r)
-{
-    for (;;) {
-        void *p = NULL;
-        uint64_t now;
-        struct timespec ts;
-        struct pollfd pfd = {c->fd, POLLIN, 0};
-        int w;
-
-        if (redisGetReplyFromReader(c, &p) != REDIS_OK) {
-            return FAILED;
-        }
-        if (p) {
-            *r = p;
-            return GOT_REPLY;
-        }
-        now = rts_now_ns();
-        if (now >= deadline) {
-            return TIMED_OUT;
-        }
-        ts.tv_sec = (time_t)((deadline - now) / 1000000000u);
-        ts.tv_nsec = (long)((deadline - now) % 1000000000u);
-        w = ppoll(&pfd, 1, &ts, NULL);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w == 0) {
-            continue; /* the clock decides */
-        }
-        if (w < 0 || redisBufferRead(c) != REDIS_OK) {
-            return FAILED;
-        }
-    }
-}
-
-static uint64_t deadline_of(const struct redis_store *s, uint64_t now, uint64_t asked,
-                            uint64_t dflt_us)
+static uint64_t deadline_of(uint64_t now, uint64_t asked, uint64_t dflt_us)
 {
     uint64_t d = now + dflt_us * 1000;
 
     return asked && asked < d ? asked : d;
-}
-
-/* Connect if needed, unless the backoff says not yet (@force ignores it). */
-static enum rts_err ensure_conn(const struct redis_store *s, struct redis_conn *rc, uint64_t now,
-                                int force, struct rts_errbuf *eb)
-{
-    if (rc->c) {
-        return RTS_ERR_OK;
-    }
-    if (!force && now < rc->retry_at_ns) {
-        return rts_errf(eb, RTS_ERR_UNAVAIL, 0, 0,
-                        "store %s: %s is unreachable; reconnecting in %llu ms", s->env->name,
-                        s->label, (unsigned long long)((rc->retry_at_ns - now) / 1000000));
-    }
-    return conn_open(s, rc, eb);
 }
 
 static void fill_row(const redisReply *r, const struct rts_store_query *q, size_t i, int has_upd)
@@ -433,13 +523,15 @@ static enum rts_store_status redis_lookup(void *ctx, void *conn, const struct rt
     struct redis_store *s = ctx;
     struct redis_conn *rc = conn;
     const char *upd = s->env->updated_field;
-    uint64_t now = rts_now_ns(), deadline = deadline_of(s, now, q->deadline_ns,
-                                                         (uint64_t)s->timeout_us);
-    int argc = 2 + (int)q->nfields + (upd != NULL);
+    uint64_t deadline = deadline_of(rts_now_ns(), q->deadline_ns, (uint64_t)s->timeout_us);
+    int argc = 2 + (int)q->nfields + (upd != NULL), nh;
+    enum rts_store_status st;
 
-    if (ensure_conn(s, rc, now, 0, eb)) {
-        return RTS_STORE_ERROR;
+    st = conn_ready(s, rc, deadline, 0, eb);
+    if (st != RTS_STORE_OK) {
+        return st;
     }
+    nh = append_handshake(s, rc);
     rc->argv[0] = "HMGET";
     rc->argvlen[0] = 5;
     for (size_t f = 0; f < q->nfields; f++) {
@@ -454,15 +546,14 @@ static enum rts_store_status redis_lookup(void *ctx, void *conn, const struct rt
         rc->argv[1] = q->keys[i].p;
         rc->argvlen[1] = q->keys[i].n;
         if (redisAppendCommandArgv(rc->c, argc, rc->argv, rc->argvlen) != REDIS_OK) {
-            io_error(s, rc, now, "cannot send to", eb);
-            return RTS_STORE_ERROR;
+            return io_error(s, rc, "cannot send to", eb);
         }
     }
-    if (flush_out(rc->c)) {
-        io_error(s, rc, rts_now_ns(), "cannot send to", eb);
-        return RTS_STORE_ERROR;
+    st = flush_out(s, rc, deadline, q->n, eb);
+    if (st == RTS_STORE_OK) {
+        st = read_handshake(s, rc, nh, deadline, eb);
     }
-    for (size_t i = 0; i < q->n; i++) {
+    for (size_t i = 0; i < q->n && st == RTS_STORE_OK; i++) {
         redisReply *r = NULL;
         switch (next_reply(rc->c, deadline, &r)) {
         case GOT_REPLY:
@@ -470,34 +561,32 @@ static enum rts_store_status redis_lookup(void *ctx, void *conn, const struct rt
             freeReplyObject(r);
             break;
         case TIMED_OUT:
-            rts_errf(eb, RTS_ERR_TIMEOUT, 0, 0,
-                     "store %s: %s answered %zu of %zu keys within the deadline (%lld us)",
-                     s->env->name, s->label, i, q->n, (long long)s->timeout_us);
-            conn_close(rc); /* replies still in flight: start afresh, no backoff */
-            return RTS_STORE_TIMEOUT;
+            return timed_out(s, rc, "reading from", i, q->n, eb);
         default:
-            io_error(s, rc, rts_now_ns(), "lost the connection to", eb);
-            return RTS_STORE_ERROR;
+            return io_error(s, rc, "lost the connection to", eb);
         }
     }
-    return RTS_STORE_OK;
+    return st;
 }
 
-static enum rts_err redis_write(void *ctx, void *conn, const struct rts_store_rows *rows,
-                                struct rts_errbuf *eb)
+/* One pipelined round of HSETs; *lost is set when the connection broke
+ * (the caller may retry: HSET is idempotent). */
+static enum rts_err write_once(struct redis_store *s, struct redis_conn *rc,
+                               const struct rts_store_rows *rows, uint64_t deadline, int *lost,
+                               struct rts_errbuf *eb)
 {
-    struct redis_store *s = ctx;
-    struct redis_conn *rc = conn;
     const char *upd = s->env->updated_field;
-    uint64_t now = rts_now_ns(), deadline = deadline_of(s, now, rows->deadline_ns, 30000000);
     size_t sent = 0, refused = 0;
     char first[200] = "";
-    enum rts_err e;
+    enum rts_store_status st;
+    int nh;
 
-    e = ensure_conn(s, rc, now, 1, eb);
-    if (e) {
-        return e;
+    *lost = 0;
+    st = conn_ready(s, rc, deadline, 1, eb);
+    if (st != RTS_STORE_OK) {
+        return eb ? eb->code : RTS_ERR_UNAVAIL;
     }
+    nh = append_handshake(s, rc);
     rc->argv[0] = "HSET";
     rc->argvlen[0] = 4;
     for (size_t i = 0; i < rows->n; i++) {
@@ -525,14 +614,16 @@ static enum rts_err redis_write(void *ctx, void *conn, const struct rts_store_ro
             continue; /* nothing to set */
         }
         if (redisAppendCommandArgv(rc->c, argc, rc->argv, rc->argvlen) != REDIS_OK) {
-            return io_error(s, rc, now, "cannot send to", eb);
+            io_error(s, rc, "cannot send to", eb);
+            return RTS_ERR_NOMEM;
         }
         sent++;
     }
-    if (flush_out(rc->c)) {
-        return io_error(s, rc, rts_now_ns(), "cannot send to", eb);
+    st = flush_out(s, rc, deadline, sent, eb);
+    if (st == RTS_STORE_OK) {
+        st = read_handshake(s, rc, nh, deadline, eb);
     }
-    for (size_t i = 0; i < sent; i++) {
+    for (size_t i = 0; i < sent && st == RTS_STORE_OK; i++) {
         redisReply *r = NULL;
         switch (next_reply(rc->c, deadline, &r)) {
         case GOT_REPLY:
@@ -542,18 +633,38 @@ static enum rts_err redis_write(void *ctx, void *conn, const struct rts_store_ro
             freeReplyObject(r);
             break;
         case TIMED_OUT:
-            conn_close(rc);
-            return rts_errf(eb, RTS_ERR_TIMEOUT, 0, 0, "store %s: %s: %zu of %zu writes "
-                            "acknowledged in time", s->env->name, s->label, i, sent);
+            timed_out(s, rc, "writing to", i, sent, eb);
+            return RTS_ERR_TIMEOUT;
         default:
-            return io_error(s, rc, rts_now_ns(), "lost the connection to", eb);
+            io_error(s, rc, "lost the connection to", eb);
+            *lost = 1;
+            return RTS_ERR_UNAVAIL;
         }
+    }
+    if (st != RTS_STORE_OK) {
+        *lost = st == RTS_STORE_ERROR;
+        return eb ? eb->code : RTS_ERR_UNAVAIL;
     }
     if (refused) {
         return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "store %s: %zu of %zu writes refused, first: %s",
                         s->env->name, refused, sent, first);
     }
     return RTS_ERR_OK;
+}
+
+static enum rts_err redis_write(void *ctx, void *conn, const struct rts_store_rows *rows,
+                                struct rts_errbuf *eb)
+{
+    struct redis_store *s = ctx;
+    struct redis_conn *rc = conn;
+    uint64_t deadline = deadline_of(rts_now_ns(), rows->deadline_ns, 30000000);
+    int lost = 0;
+    enum rts_err e = write_once(s, rc, rows, deadline, &lost, eb);
+
+    if (e && lost) { /* e.g. the server closed an idle connection: once more, afresh */
+        e = write_once(s, rc, rows, deadline, &lost, eb);
+    }
+    return e;
 }
 
 static const char *redis_label(void *ctx)
