@@ -40,7 +40,7 @@ const struct rts_opt rts_store_common_opts[] = {
                      "each worker caches what it read for this long (also keys not found); "
                      "0 = no cache"),
     RTS_OPT_SIZE("cache_max", "65536", offsetof(struct rts_store_common, cache_max),
-                 "cache entries per worker (fixed memory: about 48 bytes + the longest key + "
+                 "cache entries per worker (fixed memory: about 32 bytes + the longest key + "
                  "8 per field each)"),
     RTS_OPT_NODE("breaker", offsetof(struct rts_store_common, breaker),
                  "circuit breaker of this store: the keys of model.breaker; while open, lookups "
