@@ -24,15 +24,19 @@
  * max_backoff, reset by a success); meanwhile lookups fail at once with
  * RTS_ERR_UNAVAIL, and the lookup stage's circuit breaker stops calling.
  *
+ * A host name is resolved once at init: reconnecting never waits on DNS.
+ *
  * The password (option or password_file) is sent with AUTH and never
  * written to a log or an error message. hiredis 0.14 writes with write(2):
  * the process must ignore SIGPIPE (rtscore does) or a server that goes away
  * kills it. TLS is not in Debian's hiredis 0.14: a `tls` key is refused.
  */
 #define _GNU_SOURCE /* ppoll: a deadline finer than poll's milliseconds */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <math.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -60,6 +64,7 @@ struct redis_store {
     /* parsed by check */
     char host[256]; /* host name or address; the socket path with unix: */
     int port;       /* 0 = unix socket */
+    char ip[64];    /* @host resolved at init; "" = connect by name */
     /* state */
     const struct rts_store_env *env;
     char *secret; /* the password, NUL-terminated; NULL = no AUTH */
@@ -161,11 +166,41 @@ static enum rts_err redis_check(void *ctx, const struct rts_conf_node *node, con
     return RTS_ERR_OK;
 }
 
+/* A host name is resolved once, here, so that no lookup batch waits on DNS
+ * when it reconnects. A name that does not resolve now is left to
+ * connect time (a warning says so). */
+static void resolve(struct redis_store *s)
+{
+    struct addrinfo hints, *res = NULL;
+    int rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(s->host, NULL, &hints, &res);
+    if (rc != 0 || !res) {
+        rts_log(RTS_LOG_WARN, "store address does not resolve now; resolving at each connect",
+                "store=%s host=%s error=\"%s\"", s->env->name, s->host, gai_strerror(rc));
+        return;
+    }
+    if (res->ai_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr, s->ip,
+                  sizeof(s->ip));
+    } else if (res->ai_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr, s->ip,
+                  sizeof(s->ip));
+    }
+    freeaddrinfo(res);
+}
+
 static enum rts_err redis_init(void *ctx, const struct rts_store_env *env, struct rts_errbuf *eb)
 {
     struct redis_store *s = ctx;
 
     s->env = env;
+    if (s->port) {
+        resolve(s);
+    }
     if (s->port) {
         snprintf(s->label, sizeof(s->label), "redis %s:%d db %lld", s->host, s->port,
                  (long long)s->db);
@@ -302,7 +337,7 @@ static enum rts_store_status conn_ready(const struct redis_store *s, struct redi
                      s->label, (unsigned long long)((rc->retry_at_ns - now) / 1000000));
             return RTS_STORE_ERROR;
         }
-        rc->c = s->port ? redisConnectNonBlock(s->host, s->port)
+        rc->c = s->port ? redisConnectNonBlock(s->ip[0] ? s->ip : s->host, s->port)
                         : redisConnectUnixNonBlock(s->host);
         if (!rc->c) {
             rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "store %s: out of memory", s->env->name);

@@ -795,7 +795,8 @@ TEST(file_store)
 struct reader {
     struct rts_store *st;
     atomic_int stop;
-    long reads, bad;
+    atomic_long reads;
+    long bad;
 };
 
 static void *reader_main(void *arg)
@@ -811,7 +812,7 @@ static void *reader_main(void *arg)
             upd != (int64_t)v * 10) {
             r->bad++; /* a row is always one version's, never a mix */
         }
-        r->reads++;
+        atomic_fetch_add(&r->reads, 1);
     }
     rts_store_conn_free(r->st, conn);
     return NULL;
@@ -844,14 +845,14 @@ TEST(file_store_reload_while_reading)
         write_file("r.csv", text);
         CHECK_INT(rts_store_reload(r.st, &eb), RTS_ERR_OK);
         rts_store_tick(r.st, rts_now_ns());
-        before = r.reads;
-        for (int spin = 0; spin < 2000 && r.reads == before; spin++) {
+        before = atomic_load(&r.reads);
+        for (int spin = 0; spin < 2000 && atomic_load(&r.reads) == before; spin++) {
             usleep(100); /* let the reader run between reloads (not required for safety) */
         }
     }
     atomic_store(&r.stop, 1);
     pthread_join(th, NULL);
-    CHECK(r.reads > 0);
+    CHECK(atomic_load(&r.reads) > 0);
     CHECK_INT(r.bad, 0);
     {
         double v;
