@@ -447,6 +447,47 @@ void rts_lookup_defaults(const struct rts_lookup *l, double *row)
     }
 }
 
+size_t rts_lookup_degraded_max(const struct rts_lookup *l)
+{
+    size_t n = 3;
+
+    for (size_t s = 0; s < l->nst; s++) {
+        n += 6 * strlen(l->st[s].def->name) + 3;
+    }
+    return n;
+}
+
+size_t rts_lookup_degraded_json(const struct rts_lookup *l, uint32_t mask, char *buf, size_t cap)
+{
+    size_t o = 0;
+
+    if (cap < 3) {
+        return 0;
+    }
+    buf[o++] = '[';
+    for (size_t s = 0; s < l->nst; s++) {
+        const char *name = l->st[s].def->name;
+        size_t w;
+        if (!(mask & (1u << s))) {
+            continue;
+        }
+        if (o > 1 && o < cap) {
+            buf[o++] = ',';
+        }
+        w = rts_fmt_json_str(buf + o, cap - o, name, strlen(name));
+        if (w == 0) {
+            return 0;
+        }
+        o += w;
+    }
+    if (o + 1 >= cap) {
+        return 0;
+    }
+    buf[o++] = ']';
+    buf[o] = '\0';
+    return o;
+}
+
 void rts_lookup_tick(struct rts_lookup *l, uint64_t now_ns)
 {
     for (size_t s = 0; s < l->nst; s++) {

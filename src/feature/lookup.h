@@ -117,6 +117,13 @@ void rts_lookup_worker_free(struct rts_lookup_worker *w); /* NULL is a no-op */
 void rts_lookup_batch(struct rts_lookup_worker *w, const struct rts_event *const *evs, size_t n,
                       uint64_t now_ns, uint64_t deadline_ns, double *out, uint32_t *degraded);
 
+/* The stores of degraded mask @mask as a JSON array, e.g.
+ * ["profiles","merchants"] (empty mask: []), into @buf; returns its length
+ * (no NUL counted; one is written when it fits). @cap >=
+ * rts_lookup_degraded_max(l) always suffices. Never allocates. Any thread. */
+size_t rts_lookup_degraded_json(const struct rts_lookup *l, uint32_t mask, char *buf, size_t cap);
+size_t rts_lookup_degraded_max(const struct rts_lookup *l);
+
 /* Copy one output row (L values) into the frame slots of the lookup
  * features: frame[nfields + feature index].num. Thread: any. */
 void rts_lookup_fill(const struct rts_lookup *l, const double *row, union rts_val *frame,

@@ -100,7 +100,8 @@ struct rts_store_ops {
 extern const struct rts_store_ops rts_store_redis;
 extern const struct rts_store_ops rts_store_file;
 
-/* The registry of store types, NULL-terminated. */
+/* The registry of store types, NULL-terminated; a new type adds one line
+ * in store.c. rts_store_find: the type named @name or NULL. Any thread. */
 extern const struct rts_store_ops *const rts_stores[];
 const struct rts_store_ops *rts_store_find(const char *name);
 
@@ -141,7 +142,10 @@ void *rts_store_conn_new(struct rts_store *s, struct rts_errbuf *eb)
     __attribute__((warn_unused_result));
 void rts_store_conn_free(struct rts_store *s, void *conn); /* NULL conn is a no-op */
 
-/* The ops calls, with the checks every caller would otherwise repeat. */
+/* The ops calls, with the checks every caller would otherwise repeat.
+ * Threads as for the ops: lookup and write on the thread that owns @conn
+ * (they may block until the query's deadline, never longer); reload on one
+ * control thread; tick on the housekeeper; the accessors on any thread. */
 enum rts_store_status rts_store_lookup(struct rts_store *s, void *conn,
                                        const struct rts_store_query *q, struct rts_errbuf *eb);
 enum rts_err rts_store_write(struct rts_store *s, void *conn, const struct rts_store_rows *r,

@@ -593,6 +593,17 @@ TEST(breaker_opens_serves_cache_and_closes)
     CHECK_INT(ss[0].degraded, 7); /* 2 failed + 1 refused, 1 + 2 while open, 1 timeout */
     CHECK_INT(ss[1].errors, 0);
     CHECK_INT(ss[1].degraded, 0);
+    {
+        char js[64];
+        CHECK(rts_lookup_degraded_max(l) <= sizeof(js));
+        CHECK_INT(rts_lookup_degraded_json(l, 0, js, sizeof(js)), 2);
+        CHECK_STR(js, "[]");
+        CHECK_INT(rts_lookup_degraded_json(l, 1, js, sizeof(js)), 6);
+        CHECK_STR(js, "[\"s0\"]");
+        rts_lookup_degraded_json(l, 3, js, sizeof(js));
+        CHECK_STR(js, "[\"s0\",\"s1\"]");
+        CHECK_INT(rts_lookup_degraded_json(l, 3, js, 8), 0); /* too small */
+    }
     CHECK_INT(fs[0].degraded, 6); /* defaults with nothing cached */
     CHECK_INT(fs[0].values, 4);   /* c-1 at T0, 100 ms, 600 ms (stale), 1.1 s */
     CHECK_INT(fs[0].missing, 1);  /* nope, asked at 1.1 s: not found */
