@@ -811,7 +811,7 @@ static void resolve(const struct lk_feat *f, struct rts_lookup_feature_stats *fs
     BUMP(fs->values, 1);
 }
 
-static void batch_chunk(struct rts_lookup_worker *w, const struct rts_event *const *evs, size_t n,
+static void batch_chunk(struct rts_lookup_worker *w, const struct rts_event *evs, size_t n,
                         uint64_t now_ns, uint64_t deadline_ns, double *out, uint32_t *degraded)
 {
     const struct rts_lookup *l = w->l;
@@ -832,7 +832,7 @@ static void batch_chunk(struct rts_lookup_worker *w, const struct rts_event *con
             const struct lk_store *st = &l->st[gr->store];
             struct lk_wstore *ws = &w->st[gr->store];
             size_t r = i * ng + g;
-            size_t len = tmpl_build(&gr->t, evs[i]->vals, row + gr->key_off, gr->t.max_len);
+            size_t len = tmpl_build(&gr->t, evs[i].vals, row + gr->key_off, gr->t.max_len);
             struct centry *e;
 
             BUMP(ws->c.keys, 1);
@@ -899,7 +899,7 @@ static void batch_chunk(struct rts_lookup_worker *w, const struct rts_event *con
                     upd = e->updated_ms;
                 }
             }
-            resolve(f, &w->fs[j], vals, upd, unanswered, evs[i]->ts_ms, &out[i * l->nf + j]);
+            resolve(f, &w->fs[j], vals, upd, unanswered, evs[i].ts_ms, &out[i * l->nf + j]);
         }
         if (degraded) {
             degraded[i] = mask;
@@ -918,7 +918,7 @@ static void batch_chunk(struct rts_lookup_worker *w, const struct rts_event *con
     }
 }
 
-void rts_lookup_batch(struct rts_lookup_worker *w, const struct rts_event *const *evs, size_t n,
+void rts_lookup_batch(struct rts_lookup_worker *w, const struct rts_event *evs, size_t n,
                       uint64_t now_ns, uint64_t deadline_ns, double *out, uint32_t *degraded)
 {
     size_t L = w->l->nf;

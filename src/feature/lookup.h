@@ -106,15 +106,16 @@ struct rts_lookup_worker *rts_lookup_worker_new(const struct rts_lookup *l, size
     __attribute__((warn_unused_result));
 void rts_lookup_worker_free(struct rts_lookup_worker *w); /* NULL is a no-op */
 
-/* The lookup stage for @n events @evs (decoded views; event time and field
- * values are read): out[i * L + j] is lookup feature j of event i, and
+/* The lookup stage for the @n events @evs (decoded views, the same array
+ * rts_pipeline_eval_batch takes; event time and field values are read):
+ * out[i * L + j] is lookup feature j of event i, and
  * degraded[i] has bit s set when store s did not answer event i's lookup
  * (@degraded may be NULL). @now_ns is rts_now_ns() at the start (cache ages
  * and breakers use it; tests pass their own clock); @deadline_ns is the
  * rts_now_ns() time by which every store call must end, 0 = each store's
  * own timeout. Waits for a store at most until the earlier of the two;
  * never waits on an open circuit. Never allocates. Thread: @w's worker. */
-void rts_lookup_batch(struct rts_lookup_worker *w, const struct rts_event *const *evs, size_t n,
+void rts_lookup_batch(struct rts_lookup_worker *w, const struct rts_event *evs, size_t n,
                       uint64_t now_ns, uint64_t deadline_ns, double *out, uint32_t *degraded);
 
 /* The stores of degraded mask @mask as a JSON array, e.g.

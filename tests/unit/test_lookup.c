@@ -241,6 +241,18 @@ static struct rts_store_def store_def(const char *name, int64_t ttl_ms, uint64_t
     return s;
 }
 
+/* The stage takes an array of events; the tests keep pointers to theirs. */
+static void run_batch(struct rts_lookup_worker *w, const struct rts_event *const *evs, size_t n,
+                      uint64_t now_ns, uint64_t deadline_ns, double *out, uint32_t *degraded)
+{
+    struct rts_event a[128];
+
+    for (size_t i = 0; i < n && i < 128; i++) {
+        a[i] = *evs[i];
+    }
+    rts_lookup_batch(w, a, n, now_ns, deadline_ns, out, degraded);
+}
+
 /* ---- templates ---- */
 
 TEST(template_check)
@@ -288,7 +300,7 @@ TEST(template_keys)
     fake_put("{m}:m-9:5411", 7, 70, -1);
     fake_put("f:true", 8, 80, -1);
     fake_put("c:c-1", 9, 90, -1);
-    rts_lookup_batch(w, evs, 2, T0, 0, out, NULL);
+    run_batch(w, evs, 2, T0, 0, out, NULL);
     CHECK_INT(fake_calls[0], 1);
     CHECK_INT(fake_asked[0], 4); /* {m}:m-9:5411, f:true, c:c-1, f:false */
     CHECK_STR(fake_last[0][0], "{m}:m-9:5411");
@@ -349,7 +361,7 @@ TEST(cache_ttl_and_dedup)
     make_event(&e[0], "c-1", NULL, 0, 0, 1000);
     make_event(&e[1], "c-2", NULL, 0, 0, 1000);
     make_event(&e[2], "c-1", NULL, 0, 0, 1000);
-    rts_lookup_batch(w, evs, 3, T0, 0, out, NULL);
+    run_batch(w, evs, 3, T0, 0, out, NULL);
     CHECK_INT(fake_calls[0], 1);
     CHECK_INT(fake_asked[0], 2); /* c-1 once: same template, one key, one fetch */
     CHECK_NEAR(out[0], 1, 0);
@@ -360,11 +372,11 @@ TEST(cache_ttl_and_dedup)
     CHECK_NEAR(out[5], 2, 0);
     /* within the ttl: from the cache, even when the store changed */
     fake_rows[0].a = 100;
-    rts_lookup_batch(w, evs, 3, T0 + 9 * SEC, 0, out, NULL);
+    run_batch(w, evs, 3, T0 + 9 * SEC, 0, out, NULL);
     CHECK_INT(fake_calls[0], 1);
     CHECK_NEAR(out[0], 1, 0);
     /* past it: fetched again */
-    rts_lookup_batch(w, evs, 3, T0 + 11 * SEC, 0, out, NULL);
+    run_batch(w, evs, 3, T0 + 11 * SEC, 0, out, NULL);
     CHECK_INT(fake_calls[0], 2);
     CHECK_INT(fake_asked[0], 4);
     CHECK_NEAR(out[0], 100, 0);
@@ -399,17 +411,17 @@ TEST(cache_bounded_and_negative)
         evs[i] = &e[i].ev;
     }
     /* 100 events in chunks of 4: 25 calls, nothing found, negative entries cached */
-    rts_lookup_batch(w, evs, 100, T0, 0, out, NULL);
+    run_batch(w, evs, 100, T0, 0, out, NULL);
     CHECK_INT(fake_calls[0], 25);
     CHECK_NEAR(out[99], -1, 0);
-    rts_lookup_batch(w, evs, 100, T0 + SEC, 0, out, NULL);
+    run_batch(w, evs, 100, T0 + SEC, 0, out, NULL);
     memset(&ss, 0, sizeof(ss));
     rts_lookup_worker_stats_add(w, NULL, &ss);
     CHECK(ss.hits <= 8);  /* at most cache_max entries are held */
     CHECK(ss.hits >= 1);  /* and the last keys put are among them */
     /* a key looked up again at once is a hit, a not-found one too */
-    rts_lookup_batch(w, evs + 99, 1, T0 + 2 * SEC, 0, out, NULL);
-    rts_lookup_batch(w, evs + 99, 1, T0 + 2 * SEC, 0, out, NULL);
+    run_batch(w, evs + 99, 1, T0 + 2 * SEC, 0, out, NULL);
+    run_batch(w, evs + 99, 1, T0 + 2 * SEC, 0, out, NULL);
     memset(&ss, 0, sizeof(ss));
     rts_lookup_worker_stats_add(w, NULL, &ss);
     CHECK_INT(ss.keys, 202);
@@ -453,7 +465,7 @@ TEST(freshness_and_defaults)
     for (int i = 0; i < 5; i++) {
         evs[i] = &e[i].ev;
     }
-    rts_lookup_batch(w, evs, 5, T0, 0, out, NULL);
+    run_batch(w, evs, 5, T0, 0, out, NULL);
     CHECK_NEAR(out[0], 1, 0);
     CHECK_NEAR(out[1], 1, 0);
     CHECK_NEAR(out[2], -1, 0); /* too old for max_age */
@@ -526,7 +538,7 @@ TEST(breaker_opens_serves_cache_and_closes)
 
     /* T0, healthy: c-1 is cached */
     make_event(&e[0], "c-1", "m-1", 0, 0, 1000);
-    rts_lookup_batch(w, evs, 1, T0, 0, out, deg);
+    run_batch(w, evs, 1, T0, 0, out, deg);
     CHECK_NEAR(out[0], 11, 0);
     CHECK_NEAR(out[1], 22, 0);
     CHECK_INT(deg[0], 0);
@@ -538,7 +550,7 @@ TEST(breaker_opens_serves_cache_and_closes)
     for (int i = 0; i < 3; i++) {
         snprintf(names[i], sizeof(names[i]), "x-%d", i);
         make_event(&e[1], names[i], "m-1", 0, 0, 1000);
-        rts_lookup_batch(w, evs + 1, 1, T0 + (uint64_t)(i + 1) * 10 * MS, 0, out, deg);
+        run_batch(w, evs + 1, 1, T0 + (uint64_t)(i + 1) * 10 * MS, 0, out, deg);
         CHECK_NEAR(out[0], -1, 0); /* the default */
         CHECK_NEAR(out[1], 22, 0); /* s1 is fine */
         CHECK_INT(deg[0], 1);      /* bit 0: s0 only */
@@ -552,7 +564,7 @@ TEST(breaker_opens_serves_cache_and_closes)
     fake_mode[0] = FAKE_OK;
     make_event(&e[0], "c-1", "m-1", 0, 0, 1000);
     make_event(&e[1], "nope", "m-1", 0, 0, 1000);
-    rts_lookup_batch(w, evs, 2, T0 + 100 * MS, 0, out, deg);
+    run_batch(w, evs, 2, T0 + 100 * MS, 0, out, deg);
     CHECK_INT(fake_calls[0], 3);
     CHECK_NEAR(out[0], 11, 0);
     CHECK_INT(deg[0], 0);
@@ -560,7 +572,7 @@ TEST(breaker_opens_serves_cache_and_closes)
     CHECK_INT(deg[1], 1);
 
     /* T0 + 600 ms, still open: c-1 has expired (300 ms) and is served stale */
-    rts_lookup_batch(w, evs, 2, T0 + 600 * MS, 0, out, deg);
+    run_batch(w, evs, 2, T0 + 600 * MS, 0, out, deg);
     CHECK_INT(fake_calls[0], 3);
     CHECK_NEAR(out[0], 11, 0);
     CHECK_INT(deg[0], 1);
@@ -569,7 +581,7 @@ TEST(breaker_opens_serves_cache_and_closes)
 
     /* T0 + 1.1 s: the open time is over; the next miss is the probe, which
      * succeeds and closes the circuit */
-    rts_lookup_batch(w, evs, 2, T0 + 1100 * MS, 0, out, deg);
+    run_batch(w, evs, 2, T0 + 1100 * MS, 0, out, deg);
     CHECK_INT(fake_calls[0], 4);
     CHECK_INT(rts_breaker_state(b), RTS_BREAKER_CLOSED);
     CHECK_NEAR(out[0], 11, 0);
@@ -579,7 +591,7 @@ TEST(breaker_opens_serves_cache_and_closes)
     /* a timeout counts as a failure too */
     fake_mode[0] = FAKE_TIMEOUT;
     make_event(&e[1], "y", "m-1", 0, 0, 1000);
-    rts_lookup_batch(w, evs + 1, 1, T0 + 1200 * MS, 0, out, deg);
+    run_batch(w, evs + 1, 1, T0 + 1200 * MS, 0, out, deg);
     CHECK_INT(deg[0], 1);
 
     memset(ss, 0, sizeof(ss));
@@ -902,12 +914,12 @@ TEST(file_store_lookup_stage)
     CHECK(w != NULL);
     if (w) {
         make_event(&e, "c-1", NULL, 0, 0, 1000);
-        rts_lookup_batch(w, evs, 1, T0, 0, out, NULL);
+        run_batch(w, evs, 1, T0, 0, out, NULL);
         CHECK_NEAR(out[0], 4.25, 0);
         write_file("l.csv", "key,avg\ncard:c-1,5.5\n");
         CHECK_INT(rts_lookup_reload(l, "profiles", &eb), RTS_ERR_OK);
         CHECK_INT(rts_lookup_reload(l, "nope", &eb), RTS_ERR_INVAL);
-        rts_lookup_batch(w, evs, 1, T0, 0, out, NULL);
+        run_batch(w, evs, 1, T0, 0, out, NULL);
         CHECK_NEAR(out[0], 5.5, 0);
         rts_lookup_tick(l, rts_now_ns());
     }

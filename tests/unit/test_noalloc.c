@@ -157,8 +157,6 @@ TEST(lookup_stage)
     char line[RTS_GEN_LINE_MAX], *recs = NULL;
     size_t rec_cap;
     struct rts_event evs[B];
-    union rts_val vals[B][16];
-    const struct rts_event *ev_ptr[B];
     double out[B * 4];
     uint32_t deg[B];
     uint64_t now = 1000000000;
@@ -200,7 +198,7 @@ TEST(lookup_stage)
     go.seed = 42;
     go.cards = 50000;
     g = rts_gen_new(&go, &eb);
-    CHECK_INT(rts_eval_init(&e, p, 5000, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_eval_init(&e, p, 5000, B, &eb), RTS_ERR_OK);
     rec_cap = (rts_decode_record_max(p->conf->schema, 4096) + 7) & ~(size_t)7;
     recs = aligned_alloc(8, B * rec_cap);
     CHECK(w && g && recs && rts_lookup_count(l) == 2);
@@ -213,22 +211,32 @@ TEST(lookup_stage)
                 size_t len = rts_gen_next(g, line, sizeof(line)) - 1;
                 char *rec = recs + n * rec_cap;
                 if (rts_decode(p->conf->schema, line, len, 4096, 0, rec, rec_cap, &err)) {
-                    rts_event_view(p->conf->schema, rec, &evs[n], vals[n]);
-                    ev_ptr[n] = &evs[n];
+                    rts_event_view(p->conf->schema, rec, &evs[n], e.rows[n].vals);
                     n++;
                 }
             }
             now += 1000000; /* 1 ms per batch: cache entries expire every 5 batches */
-            rts_lookup_batch(w, ev_ptr, n, now, 0, out, deg);
+            /* the worker's batch: lookups, their values into the frames, then
+             * features, score and rules */
+            rts_lookup_batch(w, evs, n, now, 0, out, deg);
             for (size_t i = 0; i < n; i++) {
-                rts_lookup_fill(l, out + i * rts_lookup_count(l), e.frame, p->nfields);
-                rts_pipeline_eval(p, &e, &evs[i]);
-                sum += e.frame[p->slot_score].num;
+                rts_lookup_fill(l, out + i * rts_lookup_count(l), e.rows[i].frame, p->nfields);
+            }
+            rts_pipeline_eval_batch(p, &e, evs, n);
+            for (size_t i = 0; i < n; i++) {
+                sum += e.rows[i].frame[p->slot_score].num;
             }
         }
         if (pass == 1) {
             CHECK_INT(allocations - before, 0);
         }
+    }
+    if (w && g && recs) {
+        /* the expression feature read the looked-up value: ratio = amount / (avg + 1) */
+        const union rts_val *fr = e.rows[0].frame;
+        int amount = rts_schema_find(p->conf->schema, "amount", 6);
+        CHECK_NEAR(fr[p->nfields + 0].num, out[0], 0);
+        CHECK_NEAR(fr[p->nfields + 1].num, fr[amount].num / (out[0] + 1), 1e-12);
     }
     {
         struct rts_lookup_feature_stats fs[2];

@@ -310,7 +310,6 @@ TEST(lookup_stage_kill_and_restart)
     static char names[N][16];
     union rts_val vals[N][4];
     struct rts_event ev[N];
-    const struct rts_event *evs[N];
     double out[N * 2];
     uint32_t deg[N];
     struct rts_lookup_feature_stats fst[2];
@@ -370,11 +369,10 @@ TEST(lookup_stage_kill_and_restart)
         vals[i][0].str.n = (uint32_t)strlen(names[i]);
         ev[i].vals = vals[i];
         ev[i].ts_ms = now_ms;
-        evs[i] = &ev[i];
     }
 
     /* healthy: values, stale and missing ones defaulted and counted */
-    rts_lookup_batch(w, evs, N, rts_now_ns(), 0, out, deg);
+    rts_lookup_batch(w, ev, N, rts_now_ns(), 0, out, deg);
     CHECK_NEAR(out[3 * 2 + 0], 3, 0);
     CHECK_NEAR(out[3 * 2 + 1], 6, 0);
     CHECK_NEAR(out[4 * 2 + 0], -1, 0); /* 48 h old, max_age 24 h */
@@ -398,7 +396,7 @@ TEST(lookup_stage_kill_and_restart)
     kill_server();
     for (int i = 0; i < 6; i++) {
         uint64_t t0 = rts_now_ns();
-        rts_lookup_batch(w, evs, N, rts_now_ns(), 0, out, deg);
+        rts_lookup_batch(w, ev, N, rts_now_ns(), 0, out, deg);
         CHECK(rts_now_ns() - t0 < 2000 * MS); /* generous; a refused connect takes microseconds */
         CHECK_INT(deg[3], 1);
         CHECK_NEAR(out[3 * 2 + 0], 3, 0);  /* from the cache */
@@ -411,7 +409,7 @@ TEST(lookup_stage_kill_and_restart)
     CHECK(sst[0].errors >= 2);
     CHECK(sst[0].refused >= 1);
     CHECK(sst[0].stale_served > 0);
-    rts_lookup_batch(w, evs, N, rts_now_ns(), 0, out, deg);
+    rts_lookup_batch(w, ev, N, rts_now_ns(), 0, out, deg);
     memset(sst, 0, sizeof(sst));
     rts_lookup_worker_stats_add(w, NULL, sst);
     CHECK(sst[0].calls == calls_open || sst[0].calls == calls_open + 1); /* at most a probe */
@@ -422,7 +420,7 @@ TEST(lookup_stage_kill_and_restart)
     CHECK_INT(write_rows(wst, wconn, "d-", 50, now_ms, &eb), RTS_ERR_OK);
     for (int i = 0; i < 200 && !closed; i++) {
         usleep(50000);
-        rts_lookup_batch(w, evs, N, rts_now_ns(), 0, out, deg);
+        rts_lookup_batch(w, ev, N, rts_now_ns(), 0, out, deg);
         closed = rts_breaker_state(rts_lookup_breaker(l, 0)) == RTS_BREAKER_CLOSED && deg[3] == 0;
     }
     CHECK(closed);
