@@ -45,6 +45,9 @@ static const struct {
      "                 [--cards N] [--density EPS (event time)] [-o FILE]"},
     {"predict", rts_cmd_predict,
      "predict  -m MODEL -i rows.csv -o scores.csv   score feature rows with a model"},
+    {"store", rts_cmd_store,
+     "store    load -c pipeline.yaml --store NAME -i FILE   bulk-write a feature store\n"
+     "                 (also: store get ... KEY..., store profiles; see rtscore store)"},
     {"demo", rts_cmd_demo, "demo     [--print-config]         the fraud pipeline on the embedded default"},
     {"help", rts_cmd_help, "help     [config | errors]        this text, the config reference, the error codes"},
     {"version", rts_cmd_version, "version"},

@@ -60,7 +60,8 @@ static const struct rts_opt top_opts_table[] = {
     RTS_OPT_NODE("limits", offsetof(struct top_opts, limits), "bounds of queues, events and state"),
     RTS_OPT_NODE("latency_budget", offsetof(struct top_opts, latency_budget),
                  "per-stage budgets; exceeding one is counted"),
-    RTS_OPT_NODE("stores", offsetof(struct top_opts, stores), "online feature stores (not yet)"),
+    RTS_OPT_NODE("stores", offsetof(struct top_opts, stores),
+                 "online feature stores for lookups: name -> {type: redis | file, ...}"),
     RTS_OPT_NODE("model", offsetof(struct top_opts, model),
                  "the embedded model; without it, score = fallback.score"),
     RTS_OPT_NODE("dedup", offsetof(struct top_opts, dedup), "dedup by event id (not yet)"),
@@ -133,7 +134,7 @@ static const struct rts_opt feature_opts_table[] = {
                 "distinct: values counted exactly per key before it switches to HyperLogLog "
                 "(default 16; each costs 12 bytes per key)"),
     RTS_OPT_NODE("lookup", offsetof(struct feature_opts, lookup),
-                 "read from an online store (not yet)"),
+                 "read from an online store: {store, key, field, max_age, default}"),
     RTS_OPT_END,
 };
 
@@ -540,6 +541,146 @@ static int field_is_numeric(const struct rts_schema *s, int i)
     return rts_field_value_type(rts_schema_field(s, (size_t)i)->type) != RTS_T_STR;
 }
 
+/* ---- online stores and lookup features ---- */
+
+struct lookup_opts {
+    const char *store, *key, *field;
+    int64_t max_age_us;
+    const struct rts_conf_node *def;
+};
+
+static const struct rts_opt lookup_opts_table[] = {
+    RTS_OPT_STR_REQ("store", offsetof(struct lookup_opts, store), "a name under stores:"),
+    RTS_OPT_STR_REQ("key", offsetof(struct lookup_opts, key),
+                    "key template: event fields in braces, e.g. \"card:{card_id}\" ({{ and }} "
+                    "are literal braces)"),
+    RTS_OPT_STR("field", NULL, offsetof(struct lookup_opts, field),
+                "field of the stored record; default the feature's name"),
+    RTS_OPT_DURATION("max_age", "0", offsetof(struct lookup_opts, max_age_us),
+                     "a value updated longer ago than this, at the event's time, takes the "
+                     "default; 0 = any age"),
+    RTS_OPT_NODE("default", offsetof(struct lookup_opts, def),
+                 "a number: the value when the key or field is missing, too old, or the store "
+                 "does not answer; default missing (NaN)"),
+    RTS_OPT_END,
+};
+
+static enum rts_err parse_stores(struct rts_conf_full *cf, const struct rts_conf_node *n,
+                                 struct rts_errbuf *eb)
+{
+    struct rts_pipeline_conf *c = &cf->pub;
+
+    if (!n) {
+        return RTS_ERR_OK;
+    }
+    if (n->kind != RTS_CONF_MAP || n->len > RTS_LOOKUP_MAX_STORES) {
+        return rts_conf_errf(eb, n, "stores", "expected a mapping of at most %d store names to "
+                                              "{type: redis | file, ...}", RTS_LOOKUP_MAX_STORES);
+    }
+    c->stores = calloc(n->len ? n->len : 1, sizeof(*c->stores));
+    if (!c->stores) {
+        return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+    }
+    for (size_t i = 0; i < n->len; i++) {
+        struct rts_store_def *sd = &c->stores[i];
+        struct rts_store_common co = {0};
+        struct rts_breaker_conf bc = {0};
+        struct rts_breaker *b;
+        const char *path = keep_path(&cf->paths, "stores", n->keys[i], 0);
+        const char *bpath = keep_path(&cf->paths, path, "breaker", 0);
+
+        if (!is_ident(n->keys[i])) {
+            return rts_conf_errf(eb, n->items[i], path, "'%s' is not a usable store name (an "
+                                                        "identifier)", n->keys[i]);
+        }
+        if (rts_store_parse(n->items[i], path, &co, &sd->ops, eb) ||
+            rts_opt_apply(breaker_opts_table, co.breaker, bpath, NULL, &bc, eb)) {
+            return RTS_ERR_INVAL;
+        }
+        if ((co.cache_ttl_us > 0 && co.cache_ttl_us < 1000) || co.cache_ttl_us < 0 ||
+            co.cache_max < 1 || co.cache_max > (1u << 30)) {
+            return rts_conf_errf(eb, n->items[i], path, "cache_ttl is 0 (no cache) or at least "
+                                                        "1ms; cache_max is 1..2^30");
+        }
+        if (bc.window_us < 1000 || bc.open_us < 1000 || bc.window_us / 1000 > UINT32_MAX ||
+            bc.open_us / 1000 > UINT32_MAX || bc.max_open_us / 1000 > UINT32_MAX ||
+            bc.min_calls < 1 || bc.min_calls > UINT32_MAX || bc.probes < 1 ||
+            bc.probes > UINT32_MAX) {
+            return rts_conf_errf(eb, co.breaker ? co.breaker : n->items[i], bpath,
+                                 "window and open_for >= 1ms, min_calls and probes >= 1");
+        }
+        sd->name = n->keys[i];
+        sd->path = path;
+        sd->node = n->items[i];
+        sd->updated_field = co.updated_field;
+        sd->cache_ttl_ms = co.cache_ttl_us / 1000;
+        sd->cache_max = co.cache_max;
+        sd->breaker.window_ms = (uint32_t)(bc.window_us / 1000);
+        sd->breaker.min_calls = (uint32_t)bc.min_calls;
+        sd->breaker.failure_ratio = bc.failure_ratio;
+        sd->breaker.open_ms = (uint32_t)(bc.open_us / 1000);
+        sd->breaker.max_open_ms = (uint32_t)(bc.max_open_us / 1000);
+        if (sd->breaker.max_open_ms < sd->breaker.open_ms) {
+            sd->breaker.max_open_ms = sd->breaker.open_ms;
+        }
+        sd->breaker.probe_calls = (uint32_t)bc.probes;
+        b = rts_breaker_new(path, &sd->breaker, eb); /* its own range checks */
+        if (!b) {
+            return at_node(eb, co.breaker ? co.breaker : n->items[i], bpath);
+        }
+        rts_breaker_free(b);
+        c->nstores++;
+    }
+    return RTS_ERR_OK;
+}
+
+/* {name, lookup: {store, key, field, max_age, default}}: an external
+ * feature that the lookup stage fills (feature/lookup.h). */
+static enum rts_err parse_lookup(struct rts_conf_full *cf, const struct rts_conf_node *fn,
+                                 const char *path, const struct feature_opts *fo,
+                                 struct rts_feature_def *d, struct rts_errbuf *eb)
+{
+    struct rts_pipeline_conf *c = &cf->pub;
+    const char *lpath = keep_path(&cf->paths, path, "lookup", 0);
+    struct lookup_opts lo = {0};
+    size_t s;
+
+    if (fo->expr || fo->agg || fo->of || fo->window || fo->last || fo->buckets || fo->exact) {
+        return rts_conf_errf(eb, fn, path, "a lookup feature takes no expr, agg, of, window, "
+                                           "last, buckets or exact");
+    }
+    if (fo->lookup->kind != RTS_CONF_MAP) {
+        return rts_conf_errf(eb, fo->lookup, lpath, "expected {store, key, field, max_age, "
+                                                    "default}");
+    }
+    if (rts_opt_apply(lookup_opts_table, fo->lookup, lpath, NULL, &lo, eb)) {
+        return RTS_ERR_INVAL;
+    }
+    for (s = 0; s < c->nstores && strcmp(c->stores[s].name, lo.store) != 0; s++) {
+    }
+    if (s == c->nstores) {
+        return rts_conf_errf(eb, rts_conf_get(fo->lookup, "store"), lpath,
+                             "unknown store '%s'; stores are defined under stores:", lo.store);
+    }
+    if (rts_lookup_template_check(c->schema, lo.key, eb)) {
+        return at_node(eb, rts_conf_get(fo->lookup, "key"), keep_path(&cf->paths, lpath, "key", 0));
+    }
+    if ((lo.field && !*lo.field) || lo.max_age_us < 0 || (lo.max_age_us && lo.max_age_us < 1000)) {
+        return rts_conf_errf(eb, fo->lookup, lpath, "field is not empty; max_age is 0 (any age) "
+                                                    "or at least 1ms");
+    }
+    d->kind = RTS_FEAT_LOOKUP;
+    d->store = lo.store;
+    d->key = lo.key;
+    d->field = lo.field ? lo.field : fo->name;
+    d->max_age_ms = lo.max_age_us / 1000;
+    d->def = NAN;
+    if (lo.def && rts_conf_double(lo.def, lpath, &d->def, eb)) {
+        return RTS_ERR_INVAL;
+    }
+    return RTS_ERR_OK;
+}
+
 static enum rts_err parse_feature(struct rts_conf_full *cf, const struct rts_conf_node *fn,
                                   size_t idx, struct rts_feature_def *d, struct rts_errbuf *eb)
 {
@@ -577,8 +718,7 @@ static enum rts_err parse_feature(struct rts_conf_full *cf, const struct rts_con
         }
     }
     if (fo.lookup) {
-        return rts_conf_errf(eb, fo.lookup, path, "lookup features need an online store, which "
-                                                  "this build does not have yet");
+        return parse_lookup(cf, fn, path, &fo, d, eb);
     }
     if (!!fo.expr + !!fo.agg != 1) {
         return rts_conf_errf(eb, fn, path, "a feature has exactly one of expr or agg");
@@ -765,7 +905,6 @@ static enum rts_err refuse_later(const struct top_opts *t, struct rts_errbuf *eb
         const struct rts_conf_node *n;
         const char *key, *what;
     } later[] = {
-        {t->stores, "stores", "online feature stores"},
         {t->dedup, "dedup", "dedup by event id"},
         {t->checkpoint, "checkpoint", "checkpoints"},
     };
@@ -810,8 +949,8 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
     }
     c->name = t.pipeline;
     if (parse_workers(c, t.workers, eb) || parse_source(c, t.source, eb) ||
-        parse_event(cf, t.event, eb) || parse_features(cf, t.features, eb) ||
-        parse_rules(cf, t.rules, eb)) {
+        parse_event(cf, t.event, eb) || parse_stores(cf, t.stores, eb) ||
+        parse_features(cf, t.features, eb) || parse_rules(cf, t.rules, eb)) {
         goto fail;
     }
     if (t.http && rts_opt_apply(http_opts_table, t.http, "http", NULL, &c->http, eb)) {
@@ -925,6 +1064,7 @@ void rts_pipeline_conf_free(struct rts_pipeline_conf *c)
     }
     free(cf->paths.v);
     free(c->features);
+    free(c->stores);
     free(c->rules);
     rts_schema_free(c->schema);
     rts_conf_free(c->doc);
@@ -949,6 +1089,17 @@ enum rts_err rts_pipeline_conf_doc(struct rts_buf *out)
     rc |= doc_section(out, "event.fields.NAME", "One entry per schema field.", field_opts_table);
     rc |= doc_section(out, "features[]", "One entry per feature; exactly one of expr or agg.",
                       feature_opts_table);
+    rc |= doc_section(out, "features[].lookup",
+                      "A feature read from an online store by key (docs/STORES.md).",
+                      lookup_opts_table);
+    rc |= doc_section(out, "stores.NAME",
+                      "An online feature store: these keys, then those of its type.",
+                      rts_store_common_opts);
+    for (size_t i = 0; rts_stores[i]; i++) {
+        char title[64];
+        snprintf(title, sizeof(title), "store type: %s", rts_stores[i]->name);
+        rc |= doc_section(out, title, rts_stores[i]->description, rts_stores[i]->opts);
+    }
     rc |= doc_section(out, "rules[]", "Evaluated in order; the first match decides.",
                       rule_opts_table);
     rc |= doc_section(out, "model", "The model that gives the score (docs/MODELS.md).",

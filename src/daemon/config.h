@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "event/schema.h"
 #include "feature/engine.h"
+#include "feature/lookup.h"
 #include "sink/sink.h"
 #include "source/source.h"
 
@@ -79,6 +80,8 @@ struct rts_pipeline_conf {
     struct rts_schema *schema;
     struct rts_feature_def *features;
     size_t nfeatures;
+    struct rts_store_def *stores; /* stores: in file order; lookup features name them */
+    size_t nstores;
     struct rts_rule_conf *rules;
     size_t nrules;
     const char *model_path; /* bundle folder; NULL = score with fallback.score */

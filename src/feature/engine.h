@@ -16,6 +16,11 @@
  * the features in definition order. Every feature is a number (bools are 0
  * or 1; missing is NaN). Feature expressions may name fields and other
  * features, in any order; cycles are refused.
+ *
+ * External features: a RTS_FEAT_LOOKUP feature is supplied per event by the
+ * caller (the lookup stage, feature/lookup.h), which writes its slot before
+ * rts_features_process(); the engine never writes it, and expressions that
+ * name it read what the caller put there.
  */
 #ifndef RTS_FEATURE_ENGINE_H
 #define RTS_FEATURE_ENGINE_H
@@ -49,7 +54,7 @@ enum rts_agg {
 const char *rts_agg_name(enum rts_agg a);
 int rts_agg_parse(const char *s, enum rts_agg *out); /* 0 ok, -1 unknown */
 
-enum rts_feat_kind { RTS_FEAT_EXPR = 1, RTS_FEAT_AGG };
+enum rts_feat_kind { RTS_FEAT_EXPR = 1, RTS_FEAT_AGG, RTS_FEAT_LOOKUP };
 
 struct rts_feature_def {
     const char *name;
@@ -63,6 +68,12 @@ struct rts_feature_def {
     uint32_t buckets;  /* ring buckets of the window (resolution = window / buckets) */
     uint32_t last_n;   /* last-N aggregate over the N most recent values, 0 with window */
     uint32_t exact;    /* distinct: values counted exactly per key before HyperLogLog */
+    /* RTS_FEAT_LOOKUP (external: filled by the caller, see above) */
+    const char *store;  /* stores.NAME */
+    const char *key;    /* key template, e.g. "card:{card_id}" */
+    const char *field;  /* field of the store's record */
+    int64_t max_age_ms; /* older values take the default; 0 = any age */
+    double def;         /* the default; NaN = missing */
     /* where it was written, for error messages */
     const char *file;
     int line, column;

@@ -1010,3 +1010,11 @@ void rts_gen_stats(const struct rts_gen *g, struct rts_gen_stats *out)
 {
     *out = g->stats;
 }
+
+uint64_t rts_gen_card_spend_cents(const struct rts_gen *g, uint64_t card)
+{
+    struct card p;
+
+    card_profile(g, (uint32_t)card, card_hash(g, card), &p);
+    return exp2_q16(g, p.med_l2);
+}

@@ -75,4 +75,10 @@ struct rts_gen_stats {
 };
 void rts_gen_stats(const struct rts_gen *g, struct rts_gen_stats *out);
 
+/* The typical spend, in cents, of card number @card (< cards): what the
+ * card's ordinary amounts centre on, from the same profile the stream uses
+ * (integer arithmetic: the same on any machine). For reference data such as
+ * examples/fraud/profiles.csv. Thread: any (reads only). */
+uint64_t rts_gen_card_spend_cents(const struct rts_gen *g, uint64_t card);
+
 #endif /* RTS_SOURCE_GEN_H */

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "daemon/config.h"
 #include "daemon/pipeline.h"
+#include "feature/lookup.h"
 #include "source/gen.h"
 #include "test.h"
 
@@ -139,6 +140,126 @@ TEST(per_event_path)
     rts_pipeline_free(p);
 }
 
+/* The lookup stage with a file store and a small cache (evictions, expiries)
+ * in front of the same evaluation: batches of 64 events, no allocation. */
+TEST(lookup_stage)
+{
+    struct rts_errbuf eb = {0};
+    char text[4096];
+    struct rts_pipeline_conf *c;
+    struct rts_pipeline *p;
+    struct rts_lookup *l = NULL;
+    struct rts_lookup_worker *w = NULL;
+    struct rts_gen_opts go;
+    struct rts_gen *g = NULL;
+    struct rts_eval e;
+    enum { B = 64 };
+    char line[RTS_GEN_LINE_MAX], *recs = NULL;
+    size_t rec_cap;
+    struct rts_event evs[B];
+    double out[B * 4];
+    uint32_t deg[B];
+    uint64_t now = 1000000000;
+    long before;
+    double sum = 0;
+
+    snprintf(text, sizeof(text),
+             "pipeline: noalloc\n"
+             "source: {type: generator}\n"
+             "event: {id: txn_id, key: card_id, time: ts, fields: {card_id: {type: string, "
+             "max_len: 64}, amount: {type: float}}}\n"
+             "features:\n"
+             "  - {name: avg, lookup: {store: p, key: \"card:{card_id}\", field: avg_spend_90d, "
+             "max_age: 24h, default: 0}}\n"
+             "  - {name: ratio, expr: \"amount / (avg + 1)\"}\n"
+             "  - {name: cb, lookup: {store: p, key: \"card:{card_id}\", field: chargebacks_1y}}\n"
+             "stores: {p: {type: file, path: %s/examples/fraud/profiles.csv, cache_ttl: 5ms, "
+             "cache_max: 256}}\n"
+             "fallback: {score: \"min(1, ratio / 10)\"}\n"
+             "sink: {type: null}\n",
+             RTS_SOURCE_DIR);
+    c = rts_pipeline_conf_parse("noalloc.yaml", text, strlen(text), &eb);
+    CHECK(c != NULL);
+    if (!c) {
+        fprintf(stderr, "%s\n", eb.msg);
+        return;
+    }
+    l = rts_lookup_new(c->schema, c->features, c->nfeatures, c->stores, c->nstores, &eb);
+    p = rts_pipeline_new(c, &eb); /* owns c from here */
+    CHECK(l != NULL && p != NULL);
+    if (!l || !p) {
+        fprintf(stderr, "%s\n", eb.msg);
+        rts_lookup_free(l);
+        rts_pipeline_free(p);
+        return;
+    }
+    w = rts_lookup_worker_new(l, B, &eb);
+    rts_gen_opts_default(&go);
+    go.seed = 42;
+    go.cards = 50000;
+    g = rts_gen_new(&go, &eb);
+    CHECK_INT(rts_eval_init(&e, p, 5000, B, &eb), RTS_ERR_OK);
+    rec_cap = (rts_decode_record_max(p->conf->schema, 4096) + 7) & ~(size_t)7;
+    recs = aligned_alloc(8, B * rec_cap);
+    CHECK(w && g && recs && rts_lookup_count(l) == 2);
+    for (int pass = 0; w && g && recs && pass < 2; pass++) {
+        before = allocations;
+        for (int batch = 0; batch < 300; batch++) {
+            size_t n = 0;
+            while (n < B) {
+                struct rts_decode_err err;
+                size_t len = rts_gen_next(g, line, sizeof(line)) - 1;
+                char *rec = recs + n * rec_cap;
+                if (rts_decode(p->conf->schema, line, len, 4096, 0, rec, rec_cap, &err)) {
+                    rts_event_view(p->conf->schema, rec, &evs[n], e.rows[n].vals);
+                    n++;
+                }
+            }
+            now += 1000000; /* 1 ms per batch: cache entries expire every 5 batches */
+            /* the worker's batch: lookups, their values into the frames, then
+             * features, score and rules */
+            rts_lookup_batch(w, evs, n, now, 0, out, deg);
+            for (size_t i = 0; i < n; i++) {
+                rts_lookup_fill(l, out + i * rts_lookup_count(l), e.rows[i].frame, p->nfields);
+            }
+            rts_pipeline_eval_batch(p, &e, evs, n);
+            for (size_t i = 0; i < n; i++) {
+                sum += e.rows[i].frame[p->slot_score].num;
+            }
+        }
+        if (pass == 1) {
+            CHECK_INT(allocations - before, 0);
+        }
+    }
+    if (w && g && recs) {
+        /* the expression feature read the looked-up value: ratio = amount / (avg + 1) */
+        const union rts_val *fr = e.rows[0].frame;
+        int amount = rts_schema_find(p->conf->schema, "amount", 6);
+        CHECK_NEAR(fr[p->nfields + 0].num, out[0], 0);
+        CHECK_NEAR(fr[p->nfields + 1].num, fr[amount].num / (out[0] + 1), 1e-12);
+    }
+    {
+        struct rts_lookup_feature_stats fs[2];
+        struct rts_lookup_store_stats ss[1];
+        memset(fs, 0, sizeof(fs));
+        memset(ss, 0, sizeof(ss));
+        rts_lookup_worker_stats_add(w, fs, ss);
+        CHECK(fs[0].values > 0 && fs[0].stale > 0 && fs[0].missing > 0);
+        CHECK(ss[0].hits > 0 && ss[0].calls > 0);
+        fprintf(stderr, "  lookups: %llu values, %llu stale, %llu missing; %llu hits, %llu calls\n",
+                (unsigned long long)fs[0].values, (unsigned long long)fs[0].stale,
+                (unsigned long long)fs[0].missing, (unsigned long long)ss[0].hits,
+                (unsigned long long)ss[0].calls);
+    }
+    CHECK(sum > 0);
+    free(recs);
+    rts_eval_fini(&e);
+    rts_gen_free(g);
+    rts_lookup_worker_free(w);
+    rts_lookup_free(l);
+    rts_pipeline_free(p);
+}
+
 /* The counters see the library's allocations: the check above can fail. */
 TEST(counter_works)
 {
@@ -154,5 +275,6 @@ int main(void)
 {
     RUN(counter_works);
     RUN(per_event_path);
+    RUN(lookup_stage);
     return TEST_EXIT();
 }
