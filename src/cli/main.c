@@ -19,6 +19,12 @@ static void on_stop(int sig)
     rts_stop_request();
 }
 
+static void on_hup(int sig)
+{
+    (void)sig;
+    rts_reload_request();
+}
+
 void rts_cli_signals(void)
 {
     struct sigaction sa;
@@ -28,6 +34,8 @@ void rts_cli_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 

@@ -42,6 +42,19 @@ int rts_stop_requested(void)
     return atomic_load_explicit(&stop_flag, memory_order_relaxed);
 }
 
+static atomic_int reload_flag;
+
+void rts_reload_request(void)
+{
+    atomic_store_explicit(&reload_flag, 1, memory_order_relaxed);
+}
+
+/* 1 once per request (the request is consumed). */
+static int reload_requested(void)
+{
+    return atomic_exchange_explicit(&reload_flag, 0, memory_order_relaxed);
+}
+
 #define BUMP(x, n) __atomic_store_n(&(x), (x) + (n), __ATOMIC_RELAXED)
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define POLL_BATCH 256
@@ -465,6 +478,9 @@ static void worker_emit(struct worker *w, size_t i, const struct qhdr *q,
     }
     outbuf_commit(d, &w->scores, len, ev);
     t1 = rts_now_ns();
+    if (p->lookup) {
+        worker_stage(w, RTS_STAGE_LOOKUP, w->ev.lookup_ns); /* each row waited for the batch's */
+    }
     worker_stage(w, RTS_STAGE_FEATURES, r->features_ns);
     if (r->by_model) {
         worker_stage(w, RTS_STAGE_MODEL, w->ev.model_ns); /* each row waited for the call */
@@ -869,6 +885,48 @@ static void notify(struct rts_daemon *d, int tick)
     }
 }
 
+/* The main loop's chores, every 100 ms: free retired models, let stores
+ * reload and expire, and on SIGHUP reread the file stores and load the
+ * registry's newest version as the candidate. */
+static void upkeep(struct rts_daemon *d)
+{
+    struct rts_errbuf eb = {0};
+    const struct rts_pipeline_conf *c = d->p->conf;
+
+    if (d->reg) {
+        rts_registry_reclaim(d->reg);
+    }
+    if (d->p->lookup) {
+        rts_lookup_tick(d->p->lookup, rts_now_ns());
+    }
+    if (!reload_requested()) {
+        return;
+    }
+    for (size_t i = 0; i < c->nstores; i++) {
+        if (rts_lookup_reload(d->p->lookup, c->stores[i].name, &eb)) {
+            rts_log(RTS_LOG_ERROR, "store reload failed", "store=%s error=\"%s\"",
+                    c->stores[i].name, eb.msg);
+        }
+    }
+    if (d->reg && c->model_registry) {
+        long *vs = NULL;
+        size_t n = 0;
+        struct rts_registry_info ri;
+        rts_registry_info(d->reg, &ri);
+        if (rts_registry_versions(c->model_registry, d->p->bundle->name, &vs, &n, &eb) == 0 &&
+            n && vs[n - 1] > ri.live.version && vs[n - 1] != ri.candidate.version) {
+            if (rts_registry_load_version(d->reg, vs[n - 1], &eb)) {
+                rts_log(RTS_LOG_ERROR, "registry: newest version refused", "version=%ld error=\"%s\"",
+                        vs[n - 1], eb.msg);
+            } else {
+                rts_log(RTS_LOG_INFO, "registry: newest version loaded as the candidate",
+                        "version=%ld", vs[n - 1]);
+            }
+        }
+        free(vs);
+    }
+}
+
 enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
 {
     double last_t = 0;
@@ -899,6 +957,7 @@ enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
         notify(d, 1);
+        upkeep(d);
         all_done = 1;
         for (int i = 0; i < d->nworkers; i++) {
             all_done &= !d->w[i].started || __atomic_load_n(&d->w[i].done, __ATOMIC_ACQUIRE);
@@ -1005,6 +1064,16 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
     if (d->label_slot >= 0 && rts_accuracy_init(&s->acc, d->p->nrules)) {
         s->acc.rules = NULL; /* out of memory: the report goes without */
     }
+    if (d->p->lookup) {
+        s->lookup_feat = calloc(rts_lookup_count(d->p->lookup) + 1, sizeof(*s->lookup_feat));
+        s->lookup_store = calloc(rts_lookup_nstores(d->p->lookup) + 1, sizeof(*s->lookup_store));
+        if (!s->lookup_feat || !s->lookup_store) {
+            free(s->lookup_feat);
+            free(s->lookup_store);
+            s->lookup_feat = NULL;
+            s->lookup_store = NULL;
+        }
+    }
     s->workers = d->nworkers;
     s->elapsed_s = d->t0_ns ? (double)(end - d->t0_ns) * 1e-9 : 0;
     s->in = LOAD(d->in);
@@ -1032,6 +1101,9 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
         }
         rts_hist_merge(&s->batch, &w->hist_batch);
         rts_hist_merge(&s->shadow_diff, &w->hist_shadow_diff);
+        if (w->ev.lw) {
+            rts_lookup_worker_stats_add(w->ev.lw, s->lookup_feat, s->lookup_store);
+        }
         s->shadow += LOAD(w->shadow_n);
         s->shadow_agree += LOAD(w->shadow_agree);
         for (int k = 0; k < PRED_MAX; k++) {
@@ -1060,6 +1132,10 @@ void rts_daemon_stats_fini(struct rts_daemon_stats *s)
     free(s->by_rule);
     s->by_rule = NULL;
     rts_accuracy_fini(&s->acc);
+    free(s->lookup_feat);
+    free(s->lookup_store);
+    s->lookup_feat = NULL;
+    s->lookup_store = NULL;
 }
 
 static void human_count(char *buf, size_t cap, double v)
@@ -1254,6 +1330,17 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
     }
     if (s.acc.rules) {
         report_accuracy(d, &s, out);
+    }
+    for (size_t i = 0; s.lookup_store && i < rts_lookup_nstores(d->p->lookup); i++) {
+        const struct rts_lookup_store_stats *st = &s.lookup_store[i];
+        fprintf(out,
+                "  lookups    %s: %llu keys, %.1f%% from the cache, %llu fetched in %llu calls, "
+                "%llu errors, %llu timeouts, %llu events degraded\n",
+                rts_lookup_store_name(d->p->lookup, i), (unsigned long long)st->keys,
+                st->keys ? 100.0 * (double)st->hits / (double)st->keys : 0.0,
+                (unsigned long long)st->fetched, (unsigned long long)st->calls,
+                (unsigned long long)st->errors, (unsigned long long)st->timeouts,
+                (unsigned long long)st->degraded);
     }
     if (d->alerts.ops) {
         fprintf(out, "  alerts     %llu\n", (unsigned long long)s.alerts);

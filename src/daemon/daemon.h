@@ -29,6 +29,9 @@
  * rts_stop_requested() and the pipeline drains, flushes and exits. */
 void rts_stop_request(void);
 int rts_stop_requested(void);
+/* SIGHUP: reread file stores, load the registry's newest model version as
+ * the candidate (async-signal-safe; handled by the daemon's main loop). */
+void rts_reload_request(void);
 
 struct rts_daemon;
 
@@ -77,6 +80,8 @@ struct rts_daemon_stats {
     int npreds;
     uint64_t shadow, shadow_agree; /* shadow scores; decisions equal to the live one */
     struct rts_hist shadow_diff;   /* |shadow - live| in millionths */
+    struct rts_lookup_feature_stats *lookup_feat; /* per lookup feature, or NULL */
+    struct rts_lookup_store_stats *lookup_store;  /* per store, or NULL */
     struct rts_feature_stats state;
     uint64_t queued;
     int workers;

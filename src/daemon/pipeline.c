@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/fmt.h"
 #include "core/log.h"
+#include "core/path.h"
 #include "core/text.h"
 #include "expr/expr.h"
 #include "model/drift.h"
@@ -210,24 +211,9 @@ void rts_model_ctx_free(struct rts_model_ctx *c)
  * features, by name. */
 static enum rts_err load_model(struct rts_pipeline *p, struct rts_errbuf *eb)
 {
-    const char *dir = p->conf->model_path;
-    char exe[PATH_MAX], alt[PATH_MAX + 64];
-    ssize_t n;
+    char alt[PATH_MAX];
+    const char *dir = rts_path_resolve(p->conf->model_path, alt, sizeof(alt));
 
-    /* a relative path is from the working directory; failing that, from the
-     * folder above the executable, where a source build keeps the shipped
-     * examples (so that `rtscore demo` finds its model from anywhere) */
-    if (dir[0] != '/' && access(dir, F_OK) != 0 &&
-        (n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
-        exe[n] = 0;
-        if (strrchr(exe, '/')) {
-            *strrchr(exe, '/') = 0;
-            snprintf(alt, sizeof(alt), "%s/../%s", exe, dir);
-            if (access(alt, F_OK) == 0) {
-                dir = alt;
-            }
-        }
-    }
     p->bundle = rts_bundle_load(dir, eb);
     if (!p->bundle) {
         rts_err_prefix(eb, "model.path");
@@ -267,6 +253,13 @@ struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts
     p->nslots = (size_t)p->slot_decision + 1;
     if (conf->model_path && load_model(p, eb)) {
         goto fail; /* first: a multi-class model adds p0..pK-1 to the rules' scope */
+    }
+    if (conf->nstores) {
+        p->lookup = rts_lookup_new(conf->schema, conf->features, conf->nfeatures, conf->stores,
+                                   conf->nstores, eb);
+        if (!p->lookup) {
+            goto fail;
+        }
     }
     p->fallback = compile_at(p, &conf->fallback_score, 0, 0, eb);
     if (!p->fallback) {
@@ -333,6 +326,7 @@ void rts_pipeline_free(struct rts_pipeline *p)
     rts_expr_free(p->alert_when);
     rts_features_free(p->features);
     rts_model_ctx_free(p->model_ctx);
+    rts_lookup_free(p->lookup);
     rts_bundle_free(p->bundle);
     rts_breaker_free(p->breaker);
     rts_pipeline_conf_free(p->conf);
@@ -377,12 +371,25 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
         rts_eval_fini(e);
         return eb ? eb->code : RTS_ERR_NOMEM;
     }
+    if (p->lookup) {
+        size_t nl = rts_lookup_count(p->lookup);
+        e->lout = calloc(e->batch_max * (nl ? nl : 1), sizeof(*e->lout));
+        e->degraded = calloc(e->batch_max, sizeof(*e->degraded));
+        e->lw = rts_lookup_worker_new(p->lookup, e->batch_max, eb);
+        if (!e->lout || !e->degraded || !e->lw) {
+            rts_eval_fini(e);
+            return eb && eb->code ? eb->code : RTS_ERR_NOMEM;
+        }
+    }
     return RTS_ERR_OK;
 }
 
 void rts_eval_fini(struct rts_eval *e)
 {
     rts_feature_worker_free(e->fw);
+    rts_lookup_worker_free(e->lw);
+    free(e->lout);
+    free(e->degraded);
     free(e->rows);
     free(e->frames);
     free(e->vals);
@@ -510,6 +517,17 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
 {
     uint64_t t = rts_now_ns(), t1;
 
+    e->lookup_ns = 0;
+    if (e->lw) {
+        /* one pipelined round trip per store for the whole batch, bounded by
+         * the lookup budget; values the stores did not give take defaults */
+        const int64_t budget_us = p->conf->budget_us[RTS_STAGE_LOOKUP];
+        rts_lookup_batch(e->lw, evs, n, t, budget_us ? t + (uint64_t)budget_us * 1000 : 0,
+                         e->lout, e->degraded);
+        t1 = rts_now_ns();
+        e->lookup_ns = t1 - t;
+        t = t1;
+    }
     for (size_t i = 0; i < n; i++) {
         struct rts_eval_row *r = &e->rows[i];
 
@@ -520,6 +538,12 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
             rts_features_prefetch(e->fw, evs[i + d].key_hash, 3 - (int)d);
         }
         memcpy(r->frame, evs[i].vals, p->nfields * sizeof(*r->frame));
+        r->degraded = 0;
+        if (e->lw) {
+            rts_lookup_fill(p->lookup, e->lout + i * rts_lookup_count(p->lookup), r->frame,
+                            p->nfields);
+            r->degraded = e->degraded[i];
+        }
         rts_features_process(p->features, e->fw, &evs[i], r->frame);
         t1 = rts_now_ns();
         r->features_ns = t1 - t;
@@ -658,6 +682,9 @@ size_t rts_pipeline_record_max(const struct rts_pipeline *p)
         n += strlen(p->feature_keys[i]) + 34; /* ,"name":<number> */
     }
     n += 12 + 33 * p->nprobs; /* ,"probs":[...] */
+    if (p->lookup) {
+        n += 14 + rts_lookup_degraded_max(p->lookup); /* ,"degraded":[...] */
+    }
     return n + reason;
 }
 
@@ -727,6 +754,10 @@ size_t rts_pipeline_format_score(const struct rts_pipeline *p, const struct rts_
         PUT_LIT(",\"model\":null,\"path\":\"fallback\",\"latency_us\":");
     }
     o += rts_fmt_u64(buf + o, latency_us);
+    if (e->degraded) {
+        PUT_LIT(",\"degraded\":");
+        o += rts_lookup_degraded_json(p->lookup, e->degraded, buf + o, cap - o);
+    }
     if (features) {
         PUT_LIT(",\"features\":{");
         for (size_t i = 0; i < p->nfeatures; i++) {

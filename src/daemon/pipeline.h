@@ -22,6 +22,7 @@
 #include "daemon/config.h"
 #include "event/decode.h"
 #include "feature/engine.h"
+#include "feature/lookup.h"
 #include "guard/breaker.h"
 #include "model/bundle.h"
 
@@ -38,6 +39,7 @@ struct rts_pipeline {
     struct rts_expr *alert_when; /* NULL without alerts */
     struct rts_bundle *bundle;   /* NULL: the score is fallback.score */
     struct rts_model_ctx *model_ctx; /* for p->bundle (rts_eval's default live model) */
+    struct rts_lookup *lookup;   /* stores and lookup features; NULL without */
     struct rts_breaker *breaker; /* with model.timeout: open = score by fallback */
     char **feature_keys;         /* "\"name\":" for emit_features, pre-escaped */
     double warmup_ms;            /* rts_pipeline_warm_up: how long, and the settled cost */
@@ -95,6 +97,7 @@ struct rts_eval_row {
     double shadow_score;  /* the candidate's score in shadow mode, else NaN */
     int shadow_rule;      /* the rule the shadow score would match */
     int as_shadow;        /* format the record as the candidate's: "path":"shadow" */
+    uint32_t degraded;    /* stores that did not answer this event's lookups (bit per store) */
     double fallback_score; /* with e->with_fallback: what the fallback says, and */
     int fallback_rule;     /* the rule it would match (to compare the two) */
     uint64_t features_ns, rules_ns;
@@ -113,6 +116,10 @@ struct rts_eval {
     union rts_val *frames, *vals;
     float *mx, *my; /* model inputs and outputs, batch_max rows */
     uint32_t *idx;  /* rows of one model call */
+    struct rts_lookup_worker *lw; /* this thread's store connections and caches */
+    double *lout;                 /* looked-up values, batch_max x lookups */
+    uint32_t *degraded;           /* per event: stores that did not answer */
+    uint64_t lookup_ns;           /* the last batch's lookup stage */
     /* the models of the next batch (the daemon sets them from the registry's
      * view; by default the pipeline's own): live, and the candidate for keys
      * whose low 32 hash bits are below canary_cut, or for shadow scoring */

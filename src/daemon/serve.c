@@ -160,6 +160,87 @@ static void model_metrics(struct rts_serve *sv, struct rts_prom *pm,
     drift_metrics(sv, pm);
 }
 
+static double breaker_gauge(const struct rts_breaker *b)
+{
+    enum rts_breaker_state st = rts_breaker_state(b);
+    return st == RTS_BREAKER_CLOSED ? 0 : st == RTS_BREAKER_HALF_OPEN ? 1 : 2;
+}
+
+static void circuits(struct rts_prom *pm, const struct rts_pipeline *p)
+{
+    size_t ns = p->lookup ? rts_lookup_nstores(p->lookup) : 0;
+
+    if (!p->breaker && !ns) {
+        return;
+    }
+    rts_prom_family(pm, "rtscore_circuit_state", RTS_PROM_GAUGE,
+                    "Circuit breakers: 0 closed, 1 half-open, 2 open.");
+    if (p->breaker) {
+        rts_prom_sample(pm, (const struct rts_prom_label[]){{"dependency", "model"}}, 1,
+                        breaker_gauge(p->breaker));
+    }
+    for (size_t i = 0; i < ns; i++) {
+        char dep[96];
+        snprintf(dep, sizeof(dep), "store:%s", rts_lookup_store_name(p->lookup, i));
+        rts_prom_sample(pm, (const struct rts_prom_label[]){{"dependency", dep}}, 1,
+                        breaker_gauge(rts_lookup_breaker(p->lookup, i)));
+    }
+}
+
+/* Lookups: staleness and defaults per feature, calls and outcomes per store. */
+static void lookup_metrics(struct rts_prom *pm, const struct rts_pipeline *p,
+                           const struct rts_daemon_stats *s)
+{
+    size_t nf, ns;
+
+    if (!p->lookup || !s->lookup_feat) {
+        return;
+    }
+    nf = rts_lookup_count(p->lookup);
+    ns = rts_lookup_nstores(p->lookup);
+    rts_prom_family(pm, "rtscore_feature_staleness_seconds", RTS_PROM_HISTOGRAM,
+                    "Event time minus the store's update time of each looked-up value.");
+    for (size_t j = 0; j < nf; j++) {
+        rts_prom_hist_scaled(pm,
+                             (const struct rts_prom_label[]){
+                                 {"feature", rts_lookup_feature_name(p->lookup, j)}},
+                             1, &s->lookup_feat[j].staleness, 1e9, rts_prom_age_bounds,
+                             RTS_PROM_AGE_BOUNDS);
+    }
+    rts_prom_family(pm, "rtscore_feature_default_total", RTS_PROM_COUNTER,
+                    "Lookups answered with the feature's default (missing, stale or degraded).");
+    for (size_t j = 0; j < nf; j++) {
+        rts_prom_sample_u64(pm,
+                            (const struct rts_prom_label[]){
+                                {"feature", rts_lookup_feature_name(p->lookup, j)}},
+                            1, s->lookup_feat[j].defaults);
+    }
+    rts_prom_family(pm, "rtscore_store_lookups_total", RTS_PROM_COUNTER,
+                    "Keys looked up per store, by how they were answered.");
+    for (size_t i = 0; i < ns; i++) {
+        const struct rts_lookup_store_stats *st = &s->lookup_store[i];
+        const char *name = rts_lookup_store_name(p->lookup, i);
+        const char *what[] = {"cache", "fetched", "degraded"};
+        uint64_t v[] = {st->hits, st->fetched, st->degraded};
+        for (int k = 0; k < 3; k++) {
+            rts_prom_sample_u64(pm,
+                                (const struct rts_prom_label[]){{"store", name}, {"via", what[k]}},
+                                2, v[k]);
+        }
+    }
+    rts_prom_family(pm, "rtscore_store_errors_total", RTS_PROM_COUNTER,
+                    "Failed store calls, by kind.");
+    for (size_t i = 0; i < ns; i++) {
+        const struct rts_lookup_store_stats *st = &s->lookup_store[i];
+        const char *name = rts_lookup_store_name(p->lookup, i);
+        rts_prom_sample_u64(pm, (const struct rts_prom_label[]){{"store", name}, {"kind", "error"}},
+                            2, st->errors);
+        rts_prom_sample_u64(pm,
+                            (const struct rts_prom_label[]){{"store", name}, {"kind", "timeout"}},
+                            2, st->timeouts);
+    }
+}
+
 static void metrics(void *arg, const struct rts_http_req *req, struct rts_http_resp *resp)
 {
     struct rts_serve *sv = arg;
@@ -210,14 +291,8 @@ static void metrics(void *arg, const struct rts_http_req *req, struct rts_http_r
     }
 
     model_metrics(sv, &pm, &s);
-    if (p->breaker) {
-        enum rts_breaker_state bst = rts_breaker_state(p->breaker);
-        rts_prom_family(&pm, "rtscore_circuit_state", RTS_PROM_GAUGE,
-                        "Circuit breakers: 0 closed, 1 half-open, 2 open.");
-        rts_prom_sample(&pm, (const struct rts_prom_label[]){{"dependency", "model"}}, 1,
-                        bst == RTS_BREAKER_CLOSED ? 0 : bst == RTS_BREAKER_HALF_OPEN ? 1 : 2);
-    }
-
+    circuits(&pm, p);
+    lookup_metrics(&pm, p, &s);
     rts_prom_family(&pm, "rtscore_queue_depth", RTS_PROM_GAUGE, "Events queued per worker.");
     for (int i = 0; i < rts_daemon_nworkers(sv->d); i++) {
         struct rts_daemon_worker_info wi;

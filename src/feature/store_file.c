@@ -33,6 +33,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "feature/rows.h"
+#include "core/path.h"
 #include "feature/store.h"
 
 #define MAX_COLUMNS 1024
@@ -70,6 +71,7 @@ struct file_store {
     uint64_t max_bytes;
     int64_t watch_us;
     /* state */
+    char resolved[4096]; /* path, from the working directory or next to the binary */
     enum rts_rows_format format;
     const struct rts_store_env *env;
     struct ftable *table; /* current (atomic) */
@@ -385,6 +387,7 @@ static enum rts_err file_init(void *ctx, const struct rts_store_env *env, struct
 
     fs->env = env;
     fs->epoch = 1;
+    fs->path = rts_path_resolve(fs->path, fs->resolved, sizeof(fs->resolved));
     fs->format = rts_rows_format_of(fs->path);
     if (fs->format_name) {
         rts_rows_format_parse(fs->format_name, &fs->format);
