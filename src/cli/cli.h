@@ -14,6 +14,7 @@ int rts_cmd_gen(int argc, char **argv);
 int rts_cmd_predict(int argc, char **argv);
 int rts_cmd_store(int argc, char **argv);
 int rts_cmd_demo(int argc, char **argv);
+int rts_cmd_dev_kafka(int argc, char **argv);
 int rts_cmd_help(int argc, char **argv);
 int rts_cmd_version(int argc, char **argv);
 

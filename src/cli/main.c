@@ -57,6 +57,8 @@ static const struct {
      "store    load -c pipeline.yaml --store NAME -i FILE   bulk-write a feature store\n"
      "                 (also: store get ... KEY..., store profiles; see rtscore store)"},
     {"demo", rts_cmd_demo, "demo     [--print-config]         the fraud pipeline on the embedded default"},
+    {"dev-kafka", rts_cmd_dev_kafka,
+     "dev-kafka [--brokers N] [--partitions N] [--topics a,b]   a local Kafka (mock) for development"},
     {"help", rts_cmd_help, "help     [config | errors]        this text, the config reference, the error codes"},
     {"version", rts_cmd_version, "version"},
 };
@@ -95,10 +97,6 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0) {
             return commands[i].fn(argc - 1, argv + 1);
         }
-    }
-    if (strcmp(argv[1], "dev-kafka") == 0) {
-        fprintf(stderr, "rtscore: '%s' is not available in this build yet\n", argv[1]);
-        return 1;
     }
     fprintf(stderr, "rtscore: unknown command '%s'\n\n", argv[1]);
     rts_cli_usage(stderr);

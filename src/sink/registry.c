@@ -8,6 +8,7 @@
 const struct rts_sink_ops *const rts_sinks[] = {
     &rts_sink_file,
     &rts_sink_null,
+    &rts_sink_kafka,
     NULL,
 };
 

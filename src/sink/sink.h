@@ -43,6 +43,10 @@ struct rts_sink_env {
      * daemon acknowledges a batch when write() returns OK. Any thread. */
     void (*ack)(void *arg, uint64_t token, int ok, const char *why);
     void *ack_arg;
+    const char *path;    /* the sink's key path ("sink", "alerts.sink", "dlq") for
+                            messages; NULL = "sink" */
+    const char *brokers; /* the kafka source's brokers: the default of a kafka
+                            sink without its own; NULL = none */
 };
 
 struct rts_sink_ops {
@@ -55,10 +59,15 @@ struct rts_sink_ops {
     enum rts_sink_status (*write)(void *ctx, const struct rts_batch *b, struct rts_errbuf *eb);
     enum rts_err (*flush)(void *ctx, struct rts_errbuf *eb); /* everything written is durable */
     void (*fini)(void *ctx);
+    /* Optional: checks beyond the option table that need no connection
+     * (e.g. librdkafka properties), for `rtscore check`; init runs them too.
+     * @ctx has the options applied; @path is the sink's key path. */
+    enum rts_err (*check)(void *ctx, const char *path, struct rts_errbuf *eb);
 };
 
 extern const struct rts_sink_ops rts_sink_file;
 extern const struct rts_sink_ops rts_sink_null;
+extern const struct rts_sink_ops rts_sink_kafka;
 
 extern const struct rts_sink_ops *const rts_sinks[];
 const struct rts_sink_ops *rts_sink_find(const char *name);

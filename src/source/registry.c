@@ -8,6 +8,7 @@
 const struct rts_source_ops *const rts_sources[] = {
     &rts_source_file,
     &rts_source_generator,
+    &rts_source_kafka,
     NULL,
 };
 

@@ -74,10 +74,15 @@ struct rts_source_ops {
     /* Lag of up to @max assigned partitions into @out; returns how many.
      * Any thread. */
     size_t (*lag)(void *ctx, struct rts_lag *out, size_t max);
+    /* Optional: checks beyond the option table that need no connection
+     * (e.g. librdkafka properties), for `rtscore check`; init runs them too.
+     * @ctx has the options applied; @path is the section ("source"). */
+    enum rts_err (*check)(void *ctx, const char *path, struct rts_errbuf *eb);
 };
 
 extern const struct rts_source_ops rts_source_file;
 extern const struct rts_source_ops rts_source_generator;
+extern const struct rts_source_ops rts_source_kafka;
 
 /* The registry of source types, NULL-terminated. */
 extern const struct rts_source_ops *const rts_sources[];
