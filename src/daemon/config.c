@@ -64,7 +64,8 @@ static const struct rts_opt top_opts_table[] = {
                  "online feature stores for lookups: name -> {type: redis | file, ...}"),
     RTS_OPT_NODE("model", offsetof(struct top_opts, model),
                  "the embedded model; without it, score = fallback.score"),
-    RTS_OPT_NODE("dedup", offsetof(struct top_opts, dedup), "dedup by event id (not yet)"),
+    RTS_OPT_NODE("dedup", offsetof(struct top_opts, dedup),
+                 "drop repeated event ids within a horizon (counted as duplicates)"),
     RTS_OPT_NODE("checkpoint", offsetof(struct top_opts, checkpoint), "checkpoints (not yet)"),
     RTS_OPT_NODE("http", offsetof(struct top_opts, http),
                  "HTTP control plane: metrics, health, status, admin API"),
@@ -171,6 +172,15 @@ static const struct rts_opt model_opts_table[] = {
                      "breaker; 0 = no breaker"),
     RTS_OPT_NODE("breaker", offsetof(struct model_opts, breaker),
                  "circuit breaker settings (with timeout)"),
+    RTS_OPT_END,
+};
+
+static const struct rts_opt dedup_opts_table[] = {
+    RTS_OPT_DURATION("horizon", "10m", offsetof(struct rts_dedup_conf, horizon_us),
+                     "an id seen again within this time of its first sighting is a duplicate"),
+    RTS_OPT_INT("max_ids", "10000000", offsetof(struct rts_dedup_conf, max_ids),
+                "ids remembered, all workers together (about 25 bytes each); the oldest go "
+                "first when full"),
     RTS_OPT_END,
 };
 
@@ -905,7 +915,6 @@ static enum rts_err refuse_later(const struct top_opts *t, struct rts_errbuf *eb
         const struct rts_conf_node *n;
         const char *key, *what;
     } later[] = {
-        {t->dedup, "dedup", "dedup by event id"},
         {t->checkpoint, "checkpoint", "checkpoints"},
     };
     for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
@@ -955,6 +964,16 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
     }
     if (t.http && rts_opt_apply(http_opts_table, t.http, "http", NULL, &c->http, eb)) {
         goto fail;
+    }
+    if (t.dedup) {
+        if (rts_opt_apply(dedup_opts_table, t.dedup, "dedup", NULL, &c->dedup, eb)) {
+            goto fail;
+        }
+        if (c->dedup.max_ids < 1 || c->dedup.horizon_us < 1000) {
+            rts_conf_errf(eb, t.dedup, "dedup", "max_ids >= 1 and horizon >= 1ms");
+            goto fail;
+        }
+        c->dedup.on = 1;
     }
     c->batch_max = 64;
     if (t.model) {
@@ -1104,6 +1123,10 @@ enum rts_err rts_pipeline_conf_doc(struct rts_buf *out)
                       rule_opts_table);
     rc |= doc_section(out, "model", "The model that gives the score (docs/MODELS.md).",
                       model_opts_table);
+    rc |= doc_section(out, "dedup",
+                      "Dedup by event id: one bounded set per worker (events of a key, and so "
+                      "the repeats of an event, go to one worker).",
+                      dedup_opts_table);
     rc |= doc_section(out, "http",
                       "The control plane (docs/OPERATIONS.md): GET /metrics (Prometheus), "
                       "/healthz, /readyz, /status; /admin/* with a bearer token.",

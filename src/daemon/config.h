@@ -88,6 +88,10 @@ struct rts_pipeline_conf {
     const char *model_registry; /* model.registry: folder of NAME/VERSION/ bundles, or NULL */
     int64_t model_timeout_us; /* a slower model call counts as a failure; 0 = no breaker */
     int batch_max;            /* events per worker batch (model.batch.max; 64 by default) */
+    struct rts_dedup_conf {
+        int on;
+        int64_t horizon_us, max_ids;
+    } dedup;
     struct rts_http_conf {
         const char *listen;           /* NULL: no HTTP server */
         const char *admin_token_file; /* NULL: no token (loopback only) */

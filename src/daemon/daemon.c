@@ -23,9 +23,11 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/ring.h"
 #include "daemon/serve.h"
+#include "guard/dedup.h"
 #include "model/drift.h"
 #include "model/registry.h"
 #include "serve/notify.h"
@@ -61,6 +63,7 @@ static int reload_requested(void)
 #define OUT_FLUSH_BYTES (64 * 1024)
 #define OUT_MAX_RECS 1024
 #define WORKER_SPIN_NS (50 * 1000)
+#define SINK_RETRY_NS (30ull * 1000 * 1000 * 1000) /* a full sink, when stopping */
 #define PRED_MAX 8 /* models a worker keeps prediction counts of (a swap adds one) */
 
 struct sink_inst {
@@ -69,6 +72,7 @@ struct sink_inst {
     const char *path; /* config key, for messages */
     int ready;
     struct rts_sink_env env;
+    struct rts_daemon *d;
 };
 
 struct outbuf {
@@ -82,7 +86,8 @@ struct outbuf {
 /* queue record header, followed by the decoded event record */
 struct qhdr {
     uint64_t ingest_ns;
-    uint64_t size; /* bytes of the decoded record */
+    uint64_t size;  /* bytes of the decoded record */
+    uint64_t token; /* the source's acknowledgement token; 0 = none */
 };
 
 struct worker {
@@ -103,6 +108,8 @@ struct worker {
     uint64_t beat_ns;           /* the worker's loop last went round (health) */
     struct rts_accuracy acc;    /* with opts.label */
     struct rts_registry_reader *rd; /* the models of each batch */
+    struct rts_dedup *dedup;        /* with dedup: ids seen by this worker */
+    uint64_t dups;                  /* events dropped as duplicates */
     struct outbuf shadow;       /* shadow records */
     struct rts_pred_count preds[PRED_MAX]; /* per model label; published by `used` */
     int pred_last;
@@ -123,6 +130,7 @@ struct rts_daemon {
     int nworkers;
     struct worker *w;
     int label_slot; /* frame slot of opts.label; -1 = none */
+    const char *src_brokers; /* a kafka source's brokers: the kafka sinks' default */
     struct rts_serve *serve; /* the HTTP control plane, when configured */
     uint64_t wd_interval_ns, wd_last_ns; /* systemd watchdog */
     int stopping_sent;
@@ -130,6 +138,8 @@ struct rts_daemon {
     pthread_t src_tid;
     int src_started, src_done;
     uint64_t src_beat_ns;
+    int src_paused;  /* source thread only */
+    uint64_t pauses; /* times the source was paused for backpressure */
     struct outbuf src_dlq;
     char *scratch; /* one decoded record */
     size_t scratch_cap;
@@ -194,9 +204,15 @@ static void outbuf_flush(struct rts_daemon *d, struct outbuf *o)
     if (o->n == 0) {
         return;
     }
+    uint64_t t0 = rts_now_ns();
+
+    /* a full sink is waited for, also while draining for a stop (what is
+     * batched must be delivered), for at most SINK_RETRY_NS then */
     while ((st = o->sink->ops->write(o->sink->ctx, &b, &eb)) == RTS_SINK_RETRY) {
         struct timespec ts = {0, 10 * 1000 * 1000};
-        if (rts_stop_requested() || daemon_failed(d)) {
+        if (daemon_failed(d) || (rts_stop_requested() && rts_now_ns() - t0 > SINK_RETRY_NS)) {
+            rts_errf(&eb, RTS_ERR_TIMEOUT, 0, 0, "the sink took no records for %.0f s",
+                     (double)(rts_now_ns() - t0) / 1e9);
             st = RTS_SINK_ERROR;
             break;
         }
@@ -205,6 +221,13 @@ static void outbuf_flush(struct rts_daemon *d, struct outbuf *o)
     if (st != RTS_SINK_OK) {
         rts_err_prefix(&eb, o->sink->path);
         daemon_fail(d, &eb);
+    } else if (!o->sink->ops->async_ack && d->src_ops->release) {
+        /* written: a synchronous sink's records are acknowledged now */
+        for (size_t i = 0; i < o->n; i++) {
+            if (o->recs[i].token) {
+                d->src_ops->release(d->src_ctx, o->recs[i].token);
+            }
+        }
     }
     o->len = 0;
     o->n = 0;
@@ -220,12 +243,15 @@ static char *outbuf_room(struct rts_daemon *d, struct outbuf *o)
 }
 
 static void outbuf_commit(struct rts_daemon *d, struct outbuf *o, size_t len,
-                          const struct rts_event *ev)
+                          const struct rts_event *ev, uint64_t token, const char *model)
 {
     struct rts_rec *r = &o->recs[o->n++];
 
     r->off = (uint32_t)o->len;
     r->len = (uint32_t)len;
+    r->token = token;
+    r->model.p = model;
+    r->model.n = model ? (uint32_t)strlen(model) : 0;
     if (ev) {
         r->key = ev->key;
         r->id = ev->id;
@@ -239,10 +265,43 @@ static void outbuf_commit(struct rts_daemon *d, struct outbuf *o, size_t len,
     }
 }
 
+/* The acknowledgement protocol of source.h: no-ops for sources without it. */
+static void source_hold(struct rts_daemon *d, uint64_t token, unsigned n)
+{
+    if (token && n && d->src_ops->hold) {
+        d->src_ops->hold(d->src_ctx, token, n);
+    }
+}
+
+static void source_release(struct rts_daemon *d, uint64_t token)
+{
+    if (token && d->src_ops->release) {
+        d->src_ops->release(d->src_ctx, token);
+    }
+}
+
+/* A sink's delivery report (sink.h): a delivered output releases its hold;
+ * an output lost for good stops the pipeline before its offset can be
+ * committed. Any thread. */
+static void sink_ack(void *arg, uint64_t token, int ok, const char *why)
+{
+    struct sink_inst *s = arg;
+    struct rts_daemon *d = s->d;
+
+    if (ok) {
+        source_release(d, token);
+    } else {
+        struct rts_errbuf eb = {0};
+        rts_errf(&eb, RTS_ERR_IO, 0, 0, "%s: a record could not be delivered: %s", s->path,
+                 why ? why : "unknown error");
+        daemon_fail(d, &eb);
+    }
+}
+
 /* ---- sinks and source ---- */
 
-static enum rts_err sink_open(struct sink_inst *s, const struct rts_sink_conf *sc,
-                              struct rts_errbuf *eb)
+static enum rts_err sink_open(struct rts_daemon *d, struct sink_inst *s,
+                              const struct rts_sink_conf *sc, struct rts_errbuf *eb)
 {
     static const char *const ignore[] = {"type", "emit_features", NULL};
 
@@ -251,6 +310,11 @@ static enum rts_err sink_open(struct sink_inst *s, const struct rts_sink_conf *s
     }
     s->ops = sc->ops;
     s->path = sc->path;
+    s->d = d;
+    s->env.ack = sink_ack;
+    s->env.ack_arg = s;
+    s->env.path = sc->path;
+    s->env.brokers = d->src_brokers;
     s->ctx = rts_opt_ctx_new(sc->ops->opts, sc->ops->ctx_size, sc->node, sc->path, ignore, eb);
     if (!s->ctx) {
         return RTS_ERR_INVAL;
@@ -285,12 +349,15 @@ static void dead_letter(struct rts_daemon *d, struct outbuf *o, const struct rts
     BUMP(d->dlq_by_reason[reason], 1);
     BUMP(d->dlq_n, 1);
     if (!o->sink->ops) {
-        return; /* no dlq sink: counted, and the count is reported */
+        source_release(d, m->token); /* no dlq sink: counted, and the count is reported */
+        return;
     }
     len = rts_dlq_format(outbuf_room(d, o), o->rec_max, rts_dlq_reason_name(reason), field,
                          "decode", d->src_ops->label(d->src_ctx), m->partition, m->offset, error,
                          m->data, m->len, m->truncated);
-    outbuf_commit(d, o, len, NULL);
+    source_hold(d, m->token, 1); /* the DLQ record's delivery, then the decode is done */
+    outbuf_commit(d, o, len, NULL, m->token, NULL);
+    source_release(d, m->token);
 }
 
 /* ---- the source thread ---- */
@@ -301,20 +368,35 @@ static int route(const struct rts_daemon *d, uint64_t key_hash)
     return (int)(((key_hash >> 32) * (uint64_t)d->nworkers) >> 32);
 }
 
-static void enqueue(struct rts_daemon *d, size_t size, uint64_t ingest_ns)
+static void enqueue(struct rts_daemon *d, size_t size, uint64_t ingest_ns, uint64_t token)
 {
     struct worker *w = &d->w[route(d, rts_record_key_hash(d->scratch))];
     size_t need = sizeof(struct qhdr) + size;
     struct qhdr *q;
+    uint64_t served = rts_now_ns();
 
     while (!(q = rts_ring_reserve(w->ring, need))) {
-        /* backpressure: the worker is behind; hand over DLQ output and wait */
+        /* backpressure: the worker is behind; hand over DLQ output and wait.
+         * A source that can pause (Kafka) stops fetching meanwhile, and is
+         * still polled so that it keeps its group membership. */
         outbuf_flush(d, &d->src_dlq);
+        if (d->src_ops->pause && !d->src_paused) {
+            d->src_ops->pause(d->src_ctx, 1);
+            d->src_paused = 1;
+            BUMP(d->pauses, 1);
+        }
         rts_ring_wait_writable(w->ring, need, 10 * 1000 * 1000);
+        if (d->src_paused && rts_now_ns() - served > 100 * 1000 * 1000) {
+            struct rts_errbuf eb = {0};
+            size_t n = 0;
+            d->src_ops->poll(d->src_ctx, NULL, 0, &n, 0, &eb);
+            served = rts_now_ns();
+        }
         __atomic_store_n(&d->src_beat_ns, rts_now_ns(), __ATOMIC_RELAXED);
     }
     q->ingest_ns = ingest_ns;
     q->size = size;
+    q->token = token;
     memcpy(q + 1, d->scratch, size);
     rts_ring_commit(w->ring, need);
 }
@@ -348,7 +430,7 @@ static void source_message(struct rts_daemon *d, const struct rts_msg *m, uint64
         dead_letter(d, &d->src_dlq, m, err.reason, field, err.msg);
         return;
     }
-    enqueue(d, size, ingest_ns);
+    enqueue(d, size, ingest_ns, m->token);
 }
 
 static void *source_main(void *arg)
@@ -357,6 +439,7 @@ static void *source_main(void *arg)
     struct rts_msg msgs[POLL_BATCH];
     struct rts_errbuf eb = {0};
 
+    memset(msgs, 0, sizeof(msgs)); /* a source without acknowledgements leaves token 0 */
     /* a paced source sleeps between events: without this the kernel's default
      * 50 us timer slack turns a steady rate into bursts, each burst queueing */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
@@ -373,6 +456,10 @@ static void *source_main(void *arg)
         }
         for (size_t i = 0; i < n; i++) {
             source_message(d, &msgs[i], ingest_ns, ingest_ms);
+        }
+        if (d->src_paused) {
+            d->src_ops->pause(d->src_ctx, 0); /* everything in hand is queued */
+            d->src_paused = 0;
         }
         outbuf_flush(d, &d->src_dlq);
         if (st == RTS_SRC_EOF) {
@@ -455,7 +542,7 @@ static void worker_shadow(struct worker *w, size_t i, const struct qhdr *q,
         len = rts_pipeline_format_score(p, &sr, ev, (rts_now_ns() - q->ingest_ns) / 1000, 0,
                                         outbuf_room(d, &w->shadow), w->shadow.rec_max);
         r->frame[p->slot_score].num = live;
-        outbuf_commit(d, &w->shadow, len, ev);
+        outbuf_commit(d, &w->shadow, len, ev, 0, w->ev.cand->bundle->label);
     }
 }
 
@@ -471,12 +558,21 @@ static void worker_emit(struct worker *w, size_t i, const struct qhdr *q,
     size_t len = rts_pipeline_format_score(p, r, ev, (t0 - q->ingest_ns) / 1000,
                                            p->conf->sink.emit_features, out, w->scores.rec_max);
 
-    if (rts_pipeline_is_alert(p, r)) {
-        memcpy(outbuf_room(d, &w->alerts), out, len);
-        outbuf_commit(d, &w->alerts, len, ev);
+    const char *model = r->model ? r->model->bundle->label : NULL;
+    int alert = rts_pipeline_is_alert(p, r);
+
+    /* one hold per output, then the processing hold goes: the offset is
+     * committed once both records are delivered */
+    source_hold(d, q->token, 1 + (alert && w->alerts.sink->ops));
+    source_release(d, q->token);
+    if (alert) {
+        if (w->alerts.sink->ops) {
+            memcpy(outbuf_room(d, &w->alerts), out, len);
+            outbuf_commit(d, &w->alerts, len, ev, q->token, model);
+        }
         BUMP(w->alerts_n, 1);
     }
-    outbuf_commit(d, &w->scores, len, ev);
+    outbuf_commit(d, &w->scores, len, ev, q->token, model);
     t1 = rts_now_ns();
     if (p->lookup) {
         worker_stage(w, RTS_STAGE_LOOKUP, w->ev.lookup_ns); /* each row waited for the batch's */
@@ -551,11 +647,31 @@ static void drift_tick(struct worker *w, const struct rts_model_ctx *m)
     }
 }
 
+/* Drop the events of @qs[0..n) whose id this worker saw within the dedup
+ * horizon (counted, their offsets released); returns how many remain, in
+ * order. */
+static size_t worker_dedup(struct worker *w, const struct qhdr **qs, size_t n)
+{
+    int64_t now_us = rts_wall_ms() * 1000;
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct rts_str id = rts_record_id(qs[i] + 1);
+        if (id.p && rts_dedup_seen(w->dedup, rts_hash64(id.p, id.n), now_us)) {
+            BUMP(w->dups, 1);
+            source_release(w->d, qs[i]->token);
+            continue;
+        }
+        qs[k++] = qs[i];
+    }
+    return k;
+}
+
 static void worker_batch(struct worker *w, const struct qhdr *q0)
 {
     const struct rts_schema *schema = w->d->p->conf->schema;
     const struct qhdr *qs[RTS_BATCH_MAX];
-    size_t n = worker_take(w, q0, qs);
+    size_t taken = worker_take(w, q0, qs), n = w->dedup ? worker_dedup(w, qs, taken) : taken;
 
     for (size_t i = 0; i < n; i++) {
         rts_event_view(schema, qs[i] + 1, &w->evs[i], w->ev.rows[i].vals);
@@ -570,13 +686,17 @@ static void worker_batch(struct worker *w, const struct qhdr *q0)
         drift_tick(w, w->ev.live);
         drift_tick(w, w->ev.cand);
     }
-    rts_pipeline_eval_batch(w->d->p, &w->ev, w->evs, n);
+    if (n) {
+        rts_pipeline_eval_batch(w->d->p, &w->ev, w->evs, n);
+    }
     w->wall_ms = rts_wall_ms();
     for (size_t i = 0; i < n; i++) {
         worker_emit(w, i, qs[i], &w->evs[i]);
     }
-    rts_hist_add(&w->hist_batch, n);
-    for (size_t i = 0; i < n; i++) {
+    if (n) {
+        rts_hist_add(&w->hist_batch, n);
+    }
+    for (size_t i = 0; i < taken; i++) {
         size_t len;
         rts_ring_peek(w->ring, &len); /* release drops the record peek returned */
         rts_ring_release(w->ring);
@@ -709,6 +829,14 @@ static enum rts_err worker_init(struct rts_daemon *d, struct worker *w, int id,
         return rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
     }
     w->ev.worker = id;
+    if (p->conf->dedup.on) {
+        uint64_t ids = ((uint64_t)p->conf->dedup.max_ids + (uint64_t)d->nworkers - 1) /
+                       (uint64_t)d->nworkers;
+        w->dedup = rts_dedup_new(p->conf->dedup.horizon_us, ids, eb);
+        if (!w->dedup) {
+            return eb ? eb->code : RTS_ERR_NOMEM;
+        }
+    }
     if (d->reg && !(w->rd = rts_registry_reader_new(d->reg, eb))) {
         return eb ? eb->code : RTS_ERR_NOMEM;
     }
@@ -821,8 +949,12 @@ struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
     if (d->src_ops->init(d->src_ctx, &env, eb)) {
         goto fail;
     }
-    if (sink_open(&d->scores, &conf->sink, eb) || sink_open(&d->alerts, &conf->alerts, eb) ||
-        sink_open(&d->dlq, &conf->dlq, eb) || sink_open(&d->shadow, &conf->shadow, eb)) {
+    if (strcmp(d->src_ops->name, "kafka") == 0) {
+        const struct rts_conf_node *b = rts_conf_get(conf->source_node, "brokers");
+        d->src_brokers = b && b->kind == RTS_CONF_SCALAR ? b->str : NULL;
+    }
+    if (sink_open(d, &d->scores, &conf->sink, eb) || sink_open(d, &d->alerts, &conf->alerts, eb) ||
+        sink_open(d, &d->dlq, &conf->dlq, eb) || sink_open(d, &d->shadow, &conf->shadow, eb)) {
         goto fail;
     }
     d->scratch_cap = rts_decode_record_max(conf->schema, conf->limits.max_event_bytes);
@@ -1012,6 +1144,7 @@ void rts_daemon_free(struct rts_daemon *d)
         outbuf_fini(&w->alerts);
         outbuf_fini(&w->shadow);
         rts_registry_reader_free(w->rd);
+        rts_dedup_free(w->dedup);
     }
     free(d->w);
     outbuf_fini(&d->src_dlq);
@@ -1088,6 +1221,7 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
         struct rts_feature_stats fs;
 
         s->scored += LOAD(w->scored);
+        s->duplicates += LOAD(w->dups);
         s->by_fallback += LOAD(w->by_fallback);
         s->alerts += LOAD(w->alerts_n);
         for (size_t r = 0; s->by_rule && r < nr; r++) {
@@ -1206,6 +1340,15 @@ static void progress_line(const struct rts_daemon *d, double *last_t, uint64_t *
     *last_n = s.scored + s.dlq;
     o = (size_t)snprintf(line, sizeof(line), "\r\033[K%s events  %s ev/s  p99 %s  dlq %llu",
                          done, rate, p99, (unsigned long long)s.dlq);
+    if (d->src_ops->lag) {
+        struct rts_lag lags[64];
+        size_t np = d->src_ops->lag(d->src_ctx, lags, 64);
+        int64_t total = 0;
+        for (size_t i = 0; i < np; i++) {
+            total += lags[i].lag > 0 ? lags[i].lag : 0;
+        }
+        o += (size_t)snprintf(line + o, sizeof(line) - o, "  lag %lld", (long long)total);
+    }
     nl = decision_totals(d, &s, labels, counts, 16);
     for (size_t i = 0; i < nl && o < sizeof(line) - 64; i++) {
         o += (size_t)snprintf(line + o, sizeof(line) - o, "  %s %.2f%%", labels[i],
@@ -1271,8 +1414,9 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
             d->opts.title ? d->opts.title : "rtscore", c->name, s.workers, d->src_ops->name);
     fprintf(out, "  events     %llu in %.2f s: %.0f events/s\n", (unsigned long long)s.in,
             s.elapsed_s, s.elapsed_s > 0 ? (double)s.in / s.elapsed_s : 0.0);
-    fprintf(out, "  outcomes   scored %llu, dlq %llu, shed %llu\n",
-            (unsigned long long)s.scored, (unsigned long long)s.dlq, (unsigned long long)s.shed);
+    fprintf(out, "  outcomes   scored %llu, dlq %llu, duplicate %llu, shed %llu\n",
+            (unsigned long long)s.scored, (unsigned long long)s.dlq,
+            (unsigned long long)s.duplicates, (unsigned long long)s.shed);
     fprintf(out, "  latency    %-10s %10s %10s %10s %10s\n", "stage", "p50", "p95", "p99", "max");
     for (int st = 0; st < RTS_STAGE__COUNT; st++) {
         const struct rts_hist *h = &s.hist[st];
@@ -1443,4 +1587,9 @@ int rts_daemon_ready(const struct rts_daemon *d, char *why, size_t cap)
 const char *rts_daemon_source_name(const struct rts_daemon *d)
 {
     return d->src_ops->name;
+}
+
+size_t rts_daemon_lag(const struct rts_daemon *d, struct rts_lag *out, size_t max)
+{
+    return d->src_ops->lag ? d->src_ops->lag(d->src_ctx, out, max) : 0;
 }

@@ -97,6 +97,8 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out);
 
 const struct rts_pipeline *rts_daemon_pipeline(const struct rts_daemon *d);
 const char *rts_daemon_source_name(const struct rts_daemon *d);
+/* Consumer lag per assigned partition (sources with partitions; else 0). */
+size_t rts_daemon_lag(const struct rts_daemon *d, struct rts_lag *out, size_t max);
 /* The model slots (admin API); NULL without a model. */
 struct rts_registry *rts_daemon_registry(const struct rts_daemon *d);
 

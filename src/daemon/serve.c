@@ -293,6 +293,20 @@ static void metrics(void *arg, const struct rts_http_req *req, struct rts_http_r
     model_metrics(sv, &pm, &s);
     circuits(&pm, p);
     lookup_metrics(&pm, p, &s);
+    {
+        struct rts_lag lags[256];
+        size_t nl = rts_daemon_lag(sv->d, lags, 256);
+        rts_prom_family(&pm, "rtscore_consumer_lag", RTS_PROM_GAUGE,
+                        "Messages behind the end of each assigned partition (-1: not known yet).");
+        for (size_t i = 0; i < nl; i++) {
+            char part[16];
+            snprintf(part, sizeof(part), "%d", (int)lags[i].partition);
+            rts_prom_sample(&pm,
+                            (const struct rts_prom_label[]){{"topic", lags[i].topic},
+                                                            {"partition", part}},
+                            2, (double)lags[i].lag);
+        }
+    }
     rts_prom_family(&pm, "rtscore_queue_depth", RTS_PROM_GAUGE, "Events queued per worker.");
     for (int i = 0; i < rts_daemon_nworkers(sv->d); i++) {
         struct rts_daemon_worker_info wi;

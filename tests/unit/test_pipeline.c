@@ -628,7 +628,7 @@ TEST(config_errors)
     expect_error("workers: 1", "workers: 1\nmodel: {path: x, batch: {max: 0}}",
                  "model.batch.max: expected 1..1024, got 0");
     expect_error("workers: 1", "workers: 1\nmodel: {path: nowhere}", "model.path: ");
-    expect_error("workers: 1", "workers: 1\ndedup: {horizon: 10m}", "not available in this build");
+    expect_error("workers: 1", "workers: 1\ncheckpoint: {dir: x}", "not available in this build");
     expect_error("of: m, window: 1h}", "of: m, window: 1h, exact: 5000}", "exact must be 1..4096");
     expect_error("agg: count, window: 5m}", "agg: count, window: 5m, exact: 4}",
                  "exact goes with agg: distinct");
