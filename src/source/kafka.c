@@ -41,8 +41,8 @@
 #include "source/offsets.h"
 #include "source/source.h"
 
-#define KSRC_MAX_TOPICS 1024 /* distinct topic names remembered (for labels and lag) */
-#define KSRC_SUB_MAX 64      /* topics (or patterns) in `topic` */
+#define KSRC_MAX_TOPICS 1024     /* distinct topic names remembered (for labels and lag) */
+#define KSRC_SUB_MAX 64          /* topics (or patterns) in `topic` */
 #define KSRC_COMMIT_WAIT_MS 5000 /* a commit on revoke or at exit waits this long at most */
 #define KSRC_CLOSE_WAIT_MS 10000 /* leaving the group at exit waits this long at most */
 
@@ -50,10 +50,10 @@ struct kpart {
     int used;
     const char *topic; /* interned, lives until fini */
     int32_t partition;
-    int slot;          /* in the offsets tracker */
-    int paused;        /* as last set in librdkafka */
-    int full;          /* paused because max_inflight messages are in flight */
-    int64_t committed; /* last position committed (or being committed); -1 none */
+    int slot;             /* in the offsets tracker */
+    int paused;           /* as last set in librdkafka */
+    int full;             /* paused because max_inflight messages are in flight */
+    int64_t committed;    /* last position committed (or being committed); -1 none */
     _Atomic int64_t next; /* offset after the last delivered message; -1 none */
 };
 
@@ -120,13 +120,13 @@ static const struct rts_opt kafka_src_opts[] = {
 };
 
 /* pass-through keys that rtscore owns */
-static const char *const managed_keys[] = {
-    "bootstrap.servers",        "source.brokers",
-    "metadata.broker.list",     "source.brokers",
-    "group.id",                 "source.group",
-    "enable.auto.commit",       "source.commit_interval (offsets follow acknowledgements)",
-    "enable.auto.offset.store", "source.commit_interval (offsets follow acknowledgements)",
-    NULL,
+static const struct rts_rdkafka_managed managed_keys[] = {
+    {"bootstrap.servers", "source.brokers"},
+    {"metadata.broker.list", "source.brokers"},
+    {"group.id", "source.group"},
+    {"enable.auto.commit", "source.commit_interval (offsets follow acknowledgements)"},
+    {"enable.auto.offset.store", "source.commit_interval (offsets follow acknowledgements)"},
+    {NULL, NULL},
 };
 
 /* ---- options ---- */
@@ -325,8 +325,9 @@ static int part_add(struct kafka_src *k, const char *topic, int32_t partition)
     for (idx = 0; idx < k->nparts && k->parts[idx].used; idx++) {
     }
     if (idx == k->nparts) {
-        set_fatal(k, "kafka source: more than %zu partitions assigned; raise "
-                     "source.max_partitions",
+        set_fatal(k,
+                  "kafka source: more than %zu partitions assigned; raise "
+                  "source.max_partitions",
                   k->nparts);
         return -1;
     }
@@ -580,8 +581,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rd_kafka_assign(rk, NULL);
         }
-        rts_log(RTS_LOG_INFO, "kafka partitions revoked", "count=%d group=%s lost=%d",
-                parts->cnt, k->group, rd_kafka_assignment_lost(rk));
+        rts_log(RTS_LOG_INFO, "kafka partitions revoked", "count=%d group=%s lost=%d", parts->cnt,
+                k->group, rd_kafka_assignment_lost(rk));
     } else {
         rts_log(RTS_LOG_ERROR, "kafka rebalance failed", "group=%s error=\"%s\"", k->group,
                 rd_kafka_err2str(err));
@@ -770,8 +771,8 @@ static enum rts_src_status kafka_src_poll(void *ctx, struct rts_msg *msgs, size_
                                           int timeout_ms, struct rts_errbuf *eb)
 {
     struct kafka_src *k = ctx;
-    uint64_t now = rts_now_ns(), deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) *
-                                                      1000000u;
+    uint64_t now = rts_now_ns(),
+             deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
     const char *batch_topic = NULL;
 
     *n = 0;

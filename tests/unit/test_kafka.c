@@ -107,7 +107,7 @@ struct src {
     void *ctx;
     int ready;
     struct got got[GOT_MAX];
-    size_t n;      /* messages received */
+    size_t n;           /* messages received */
     size_t polls_mixed; /* polls whose messages were not all of label()'s topic */
 };
 
@@ -746,7 +746,8 @@ TEST(fini_with_cluster_down)
     CHECK_INT(rd_kafka_mock_broker_set_down(c.mc, 1), 0);
     t0 = rts_now_ns();
     src_close(&s);
-    fprintf(stderr, "  fini with the cluster down took %.1f s\n", (double)(rts_now_ns() - t0) / 1e9);
+    fprintf(stderr, "  fini with the cluster down took %.1f s\n",
+            (double)(rts_now_ns() - t0) / 1e9);
     cluster_stop(&c);
 }
 
@@ -1078,8 +1079,9 @@ TEST(passthrough_errors)
     expect_src_error("    security.protocol: plaintext\n    no.such.property: 1\n", "",
                      "t.yaml:8:5: source.kafka.no.such.property: unknown librdkafka property");
     expect_src_error("    session.timeout.ms: soon\n", "", "t.yaml:7:25: source.kafka.session");
-    expect_src_error("    group.id: other\n", "", "source.kafka.group.id: set by rtscore; use "
-                                                  "source.group");
+    expect_src_error("    group.id: other\n", "",
+                     "source.kafka.group.id: set by rtscore; use "
+                     "source.group");
     expect_src_error("    enable.auto.commit: true\n", "", "source.kafka.enable.auto.commit");
     expect_src_error("    sasl: {mechanism: PLAIN}\n", "", "source.kafka.sasl: expected a value");
     expect_src_error("    auto.offset.reset: earliest\n", "  start: latest\n",
@@ -1099,8 +1101,9 @@ TEST(passthrough_errors)
     rts_conf_free(doc);
 
     /* sinks: the key path is the sink's */
-    CHECK_INT(sink_open(&k, "sink:\n  type: kafka\n  brokers: b:1\n  topic: o\n"
-                            "  kafka: {linger.ms: 5, bogus.key: 1}\n",
+    CHECK_INT(sink_open(&k,
+                        "sink:\n  type: kafka\n  brokers: b:1\n  topic: o\n"
+                        "  kafka: {linger.ms: 5, bogus.key: 1}\n",
                         &env, &eb),
               RTS_ERR_INVAL);
     CHECK(strstr(eb.msg, "t.yaml:5:25: alerts.sink.kafka.bogus.key: unknown librdkafka") != NULL);
@@ -1108,16 +1111,18 @@ TEST(passthrough_errors)
     CHECK_INT(sink_open(&k, "sink:\n  type: kafka\n  topic: o\n", &env, &eb), RTS_ERR_INVAL);
     CHECK(strstr(eb.msg, "alerts.sink.brokers: required") != NULL);
     sink_close(&k);
-    CHECK_INT(sink_open(&k, "sink:\n  type: kafka\n  topic: o\n  brokers: b:1\n"
-                            "  kafka: {bootstrap.servers: x}\n",
+    CHECK_INT(sink_open(&k,
+                        "sink:\n  type: kafka\n  topic: o\n  brokers: b:1\n"
+                        "  kafka: {bootstrap.servers: x}\n",
                         &env, &eb),
               RTS_ERR_INVAL);
     CHECK(strstr(eb.msg, "alerts.sink.kafka.bootstrap.servers: set by rtscore; use "
                          "alerts.sink.brokers") != NULL);
     sink_close(&k);
     /* good options: init succeeds without a broker to talk to */
-    CHECK_INT(sink_open(&k, "sink:\n  type: kafka\n  topic: o\n  brokers: 127.0.0.1:1\n"
-                            "  kafka: {compression.type: lz4, log_level: 0}\n",
+    CHECK_INT(sink_open(&k,
+                        "sink:\n  type: kafka\n  topic: o\n  brokers: 127.0.0.1:1\n"
+                        "  kafka: {compression.type: lz4, log_level: 0}\n",
                         &env, &eb),
               RTS_ERR_OK);
     CHECK_INT(S->check(k.ctx, "sink", &eb), RTS_ERR_OK);
