@@ -25,7 +25,7 @@ enum rts_err rts_rdkafka_set(rd_kafka_conf_t *conf, const char *key, const char 
 }
 
 enum rts_err rts_rdkafka_apply(rd_kafka_conf_t *conf, const struct rts_conf_node *map,
-                               const char *path, const char *const *managed,
+                               const char *path, const struct rts_rdkafka_managed *managed,
                                struct rts_errbuf *eb)
 {
     if (rts_conf_is_null(map)) {
@@ -48,9 +48,9 @@ enum rts_err rts_rdkafka_apply(rd_kafka_conf_t *conf, const struct rts_conf_node
         at.line = map->key_lines[i];
         at.column = map->key_columns[i];
         snprintf(kpath, sizeof(kpath), "%s.%s", path, key);
-        for (size_t m = 0; managed && managed[m]; m += 2) {
-            if (strcmp(key, managed[m]) == 0) {
-                return rts_conf_errf(eb, &at, kpath, "set by rtscore; use %s", managed[m + 1]);
+        for (size_t m = 0; managed && managed[m].key; m++) {
+            if (strcmp(key, managed[m].key) == 0) {
+                return rts_conf_errf(eb, &at, kpath, "set by rtscore; use %s", managed[m].instead);
             }
         }
         if (v->kind != RTS_CONF_SCALAR || rts_conf_is_null(v)) {

@@ -20,19 +20,24 @@
 #include "conf/conf.h"
 #include "core/err.h"
 
+/* A pass-through key that rtscore sets itself, and what to use instead. */
+struct rts_rdkafka_managed {
+    const char *key;     /* "group.id" */
+    const char *instead; /* "source.group" */
+};
+
 /* Set @key to @value in @conf. On failure returns RTS_ERR_INVAL with @eb as
  * "@what: librdkafka's reason" (@what names the option, e.g. "source.group"). */
 enum rts_err rts_rdkafka_set(rd_kafka_conf_t *conf, const char *key, const char *value,
                              const char *what, struct rts_errbuf *eb);
 
 /* Apply the MAP @map (NULL or a null scalar: nothing) to @conf. @path is the
- * map's key path ("source.kafka"). @managed lists pairs of a refused key and
- * what to use instead ("group.id", "source.group", ...), NULL-terminated; may
- * be NULL. Errors (RTS_ERR_INVAL) name "FILE:LINE:COL: @path.KEY: ...": a
+ * map's key path ("source.kafka"). @managed lists the refused keys, ended by
+ * one with a NULL key; may be NULL. Errors (RTS_ERR_INVAL) name "FILE:LINE:COL: @path.KEY: ...": a
  * value that is not a scalar or is empty, an unknown property, a value
  * librdkafka refuses, a managed key. */
 enum rts_err rts_rdkafka_apply(rd_kafka_conf_t *conf, const struct rts_conf_node *map,
-                               const char *path, const char *const *managed,
+                               const char *path, const struct rts_rdkafka_managed *managed,
                                struct rts_errbuf *eb);
 
 /* A log_cb for rd_kafka_conf_set_log_cb: one rts_log line per librdkafka

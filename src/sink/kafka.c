@@ -90,8 +90,12 @@ static rd_kafka_conf_t *build_conf(struct kafka_sink *k, const char *path, const
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char what[96], kpath[96], qmax[32];
     char bk[96], qk[96];
-    const char *managed[] = {"bootstrap.servers",    bk, "metadata.broker.list", bk,
-                             "queue.buffering.max.messages", qk, NULL};
+    const struct rts_rdkafka_managed managed[] = {
+        {"bootstrap.servers", bk},
+        {"metadata.broker.list", bk},
+        {"queue.buffering.max.messages", qk},
+        {NULL, NULL},
+    };
 
     snprintf(bk, sizeof(bk), "%s.brokers", path);
     snprintf(qk, sizeof(qk), "%s.queue_max", path);
@@ -247,21 +251,19 @@ static rd_kafka_resp_err_t produce(struct kafka_sink *k, const struct rts_batch 
         if (r->model.n) {
             rd_kafka_header_add(h, "model", 5, r->model.p, (ssize_t)r->model.n);
         }
-        err = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_VALUE((void *)val, vlen),
-                                RD_KAFKA_V_KEY(key, key ? r->key.n : 0), RD_KAFKA_V_HEADERS(h),
-                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_KEY(key, key ? r->key.n : 0),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (err) {
             rd_kafka_headers_destroy(h); /* the message owns them only when accepted */
         }
         return err;
     }
-    return rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_VALUE((void *)val, vlen),
-                             RD_KAFKA_V_KEY(key, key ? r->key.n : 0), RD_KAFKA_V_OPAQUE(opaque),
-                             RD_KAFKA_V_END);
+    return rd_kafka_producev(
+        k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_KEY(key, key ? r->key.n : 0),
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
 }
 
 static enum rts_sink_status fatal_status(struct kafka_sink *k, struct rts_errbuf *eb)
@@ -306,7 +308,7 @@ static enum rts_sink_status kafka_sink_write(void *ctx, const struct rts_batch *
             rts_log(RTS_LOG_ERROR, "kafka produce refused", "sink=%s topic=%s error=\"%s\"",
                     k->path, k->topic, why);
             if (r->token && k->ack) {
-                        k->ack(k->ack_arg, r->token, 0, why);
+                k->ack(k->ack_arg, r->token, 0, why);
             }
         }
     }

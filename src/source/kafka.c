@@ -41,17 +41,19 @@
 #include "source/offsets.h"
 #include "source/source.h"
 
-#define KSRC_MAX_TOPICS 1024 /* distinct topic names remembered (for labels and lag) */
-#define KSRC_SUB_MAX 64      /* topics (or patterns) in `topic` */
+#define KSRC_MAX_TOPICS 1024     /* distinct topic names remembered (for labels and lag) */
+#define KSRC_SUB_MAX 64          /* topics (or patterns) in `topic` */
+#define KSRC_COMMIT_WAIT_MS 5000 /* a commit on revoke or at exit waits this long at most */
+#define KSRC_CLOSE_WAIT_MS 10000 /* leaving the group at exit waits this long at most */
 
 struct kpart {
     int used;
     const char *topic; /* interned, lives until fini */
     int32_t partition;
-    int slot;          /* in the offsets tracker */
-    int paused;        /* as last set in librdkafka */
-    int full;          /* paused because max_inflight messages are in flight */
-    int64_t committed; /* last position committed (or being committed); -1 none */
+    int slot;             /* in the offsets tracker */
+    int paused;           /* as last set in librdkafka */
+    int full;             /* paused because max_inflight messages are in flight */
+    int64_t committed;    /* last position committed (or being committed); -1 none */
     _Atomic int64_t next; /* offset after the last delivered message; -1 none */
 };
 
@@ -118,13 +120,13 @@ static const struct rts_opt kafka_src_opts[] = {
 };
 
 /* pass-through keys that rtscore owns */
-static const char *const managed_keys[] = {
-    "bootstrap.servers",        "source.brokers",
-    "metadata.broker.list",     "source.brokers",
-    "group.id",                 "source.group",
-    "enable.auto.commit",       "source.commit_interval (offsets follow acknowledgements)",
-    "enable.auto.offset.store", "source.commit_interval (offsets follow acknowledgements)",
-    NULL,
+static const struct rts_rdkafka_managed managed_keys[] = {
+    {"bootstrap.servers", "source.brokers"},
+    {"metadata.broker.list", "source.brokers"},
+    {"group.id", "source.group"},
+    {"enable.auto.commit", "source.commit_interval (offsets follow acknowledgements)"},
+    {"enable.auto.offset.store", "source.commit_interval (offsets follow acknowledgements)"},
+    {NULL, NULL},
 };
 
 /* ---- options ---- */
@@ -323,8 +325,9 @@ static int part_add(struct kafka_src *k, const char *topic, int32_t partition)
     for (idx = 0; idx < k->nparts && k->parts[idx].used; idx++) {
     }
     if (idx == k->nparts) {
-        set_fatal(k, "kafka source: more than %zu partitions assigned; raise "
-                     "source.max_partitions",
+        set_fatal(k,
+                  "kafka source: more than %zu partitions assigned; raise "
+                  "source.max_partitions",
                   k->nparts);
         return -1;
     }
@@ -422,13 +425,45 @@ static void resume_drained(struct kafka_src *k)
 
 /* ---- commits ---- */
 
+/* The result of a commit that fini or a revoke waits for. */
+struct commit_wait {
+    struct kafka_src *k;
+    int done;
+};
+
+static void on_commit_waited(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    struct commit_wait *w = opaque;
+
+    (void)rk;
+    w->done = 1;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        rd_kafka_topic_partition_t *e = &offsets->elems[i];
+        struct kpart *p = part_find(w->k, e->topic, e->partition);
+
+        if (err || e->err) {
+            rts_log(RTS_LOG_WARN, "kafka commit failed", "topic=%s partition=%d error=\"%s\"",
+                    e->topic, (int)e->partition, rd_kafka_err2str(e->err ? e->err : err));
+        } else if (p) {
+            p->committed = e->offset;
+        }
+    }
+}
+
 /* Commit the committable position of the partitions in @only (all when NULL)
- * that moved since their last commit. Sync when !@async. */
+ * that moved since their last commit. Asynchronously (the result comes to
+ * on_commit through poll), or waiting at most KSRC_COMMIT_WAIT_MS: a commit
+ * cannot complete without the group coordinator, and neither a revoke nor
+ * the exit may hang on a cluster that is gone. */
 static void commit(struct kafka_src *k, const rd_kafka_topic_partition_list_t *only, int async,
                    const char *why)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    struct commit_wait w = {k, 0};
+    rd_kafka_queue_t *q = NULL;
     rd_kafka_resp_err_t err;
+    uint64_t end;
 
     for (size_t i = 0; i < k->nparts; i++) {
         struct kpart *p = &k->parts[i];
@@ -444,20 +479,35 @@ static void commit(struct kafka_src *k, const rd_kafka_topic_partition_list_t *o
         }
     }
     if (l->cnt == 0) {
-        rd_kafka_topic_partition_list_destroy(l);
-        return;
+        goto out;
     }
-    err = rd_kafka_commit(k->rk, l, async);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        rts_log(RTS_LOG_WARN, "kafka commit failed", "when=%s error=\"%s\"", why,
-                rd_kafka_err2str(err));
-    } else {
-        for (int i = 0; i < l->cnt; i++) {
+    if (async) {
+        err = rd_kafka_commit(k->rk, l, 1);
+        for (int i = 0; !err && i < l->cnt; i++) {
             struct kpart *p = part_find(k, l->elems[i].topic, l->elems[i].partition);
             if (p) {
-                p->committed = l->elems[i].offset; /* an async failure resets it */
+                p->committed = l->elems[i].offset; /* on_commit resets it on failure */
             }
         }
+    } else {
+        q = rd_kafka_queue_new(k->rk);
+        err = rd_kafka_commit_queue(k->rk, l, q, on_commit_waited, &w);
+        end = rts_now_ns() + (uint64_t)KSRC_COMMIT_WAIT_MS * 1000000u;
+        while (!err && !w.done && rts_now_ns() < end) {
+            rd_kafka_queue_poll_callback(q, 100);
+        }
+        if (!err && !w.done) {
+            rts_log(RTS_LOG_WARN, "kafka commit not confirmed", "when=%s wait_ms=%d", why,
+                    KSRC_COMMIT_WAIT_MS);
+        }
+    }
+    if (err) {
+        rts_log(RTS_LOG_WARN, "kafka commit failed", "when=%s error=\"%s\"", why,
+                rd_kafka_err2str(err));
+    }
+out:
+    if (q) {
+        rd_kafka_queue_destroy(q); /* a late result is dropped with it */
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -531,8 +581,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rd_kafka_assign(rk, NULL);
         }
-        rts_log(RTS_LOG_INFO, "kafka partitions revoked", "count=%d group=%s lost=%d",
-                parts->cnt, k->group, rd_kafka_assignment_lost(rk));
+        rts_log(RTS_LOG_INFO, "kafka partitions revoked", "count=%d group=%s lost=%d", parts->cnt,
+                k->group, rd_kafka_assignment_lost(rk));
     } else {
         rts_log(RTS_LOG_ERROR, "kafka rebalance failed", "group=%s error=\"%s\"", k->group,
                 rd_kafka_err2str(err));
@@ -598,6 +648,7 @@ static enum rts_err kafka_src_init(void *ctx, const struct rts_source_env *env,
     }
     k->offs = rts_offsets_new((uint32_t)k->max_partitions, (uint32_t)k->max_inflight, eb);
     if (!k->offs) {
+        rc = eb ? eb->code : RTS_ERR_NOMEM;
         goto out;
     }
     rd_kafka_conf_set_opaque(conf, k);
@@ -641,32 +692,32 @@ static void release_kept(struct kafka_src *k)
     k->nkept = 0;
 }
 
-/* A message of a consumer error: 1 if it is fatal for the source. */
-static int message_error(struct kafka_src *k, const rd_kafka_message_t *m)
+/* A message that carries a consumer error: logged, or fatal for the source. */
+static void message_error(struct kafka_src *k, const rd_kafka_message_t *m)
 {
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
 
     switch (m->err) {
     case RD_KAFKA_RESP_ERR__PARTITION_EOF:
-        return 0;
+        break; /* not an error */
     case RD_KAFKA_RESP_ERR__FATAL:
         on_error(k->rk, RD_KAFKA_RESP_ERR__FATAL, "", k);
-        return 1;
+        break;
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
         set_fatal(k, "kafka source: not authorized (topic '%s'): %s", topic,
                   rd_kafka_message_errstr(m));
-        return 1;
+        break;
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
         rts_log(RTS_LOG_WARN, "kafka topic not available", "topic=%s error=\"%s\"", topic,
                 rd_kafka_message_errstr(m));
-        return 0;
+        break;
     default:
         rts_log(RTS_LOG_WARN, "kafka consumer error", "topic=%s partition=%d error=\"%s\"", topic,
                 (int)m->partition, rd_kafka_message_errstr(m));
-        return 0;
+        break;
     }
 }
 
@@ -720,8 +771,8 @@ static enum rts_src_status kafka_src_poll(void *ctx, struct rts_msg *msgs, size_
                                           int timeout_ms, struct rts_errbuf *eb)
 {
     struct kafka_src *k = ctx;
-    uint64_t now = rts_now_ns(), deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) *
-                                                      1000000u;
+    uint64_t now = rts_now_ns(),
+             deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
     const char *batch_topic = NULL;
 
     *n = 0;
@@ -822,7 +873,7 @@ static void kafka_src_hold(void *ctx, uint64_t token, unsigned n)
 {
     struct kafka_src *k = ctx;
 
-    if (rts_offsets_hold(k->offs, token, n) == RTS_OFFSETS_INVALID) {
+    if (k->offs && rts_offsets_hold(k->offs, token, n) == RTS_OFFSETS_INVALID) {
         rts_log(RTS_LOG_ERROR, "kafka source: hold of an invalid or finished token",
                 "token=%llu n=%u", (unsigned long long)token, n);
     }
@@ -832,7 +883,7 @@ static void kafka_src_release(void *ctx, uint64_t token)
 {
     struct kafka_src *k = ctx;
 
-    if (rts_offsets_release(k->offs, token) == RTS_OFFSETS_INVALID) {
+    if (k->offs && rts_offsets_release(k->offs, token) == RTS_OFFSETS_INVALID) {
         rts_log(RTS_LOG_ERROR, "kafka source: release of an invalid or finished token",
                 "token=%llu", (unsigned long long)token);
     }
@@ -880,6 +931,33 @@ static size_t kafka_src_lag(void *ctx, struct rts_lag *out, size_t max)
     return n;
 }
 
+/* Leave the group (the revoke callback commits) within KSRC_CLOSE_WAIT_MS;
+ * rd_kafka_consumer_close() itself would wait for the coordinator forever. */
+static void close_consumer(struct kafka_src *k)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(k->rk, q);
+    uint64_t end = rts_now_ns() + (uint64_t)KSRC_CLOSE_WAIT_MS * 1000000u;
+    int closed;
+
+    if (error) {
+        rts_log(RTS_LOG_WARN, "kafka consumer close failed", "error=\"%s\"",
+                rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    while (!error && !rd_kafka_consumer_closed(k->rk) && rts_now_ns() < end) {
+        rd_kafka_queue_poll_callback(q, 100);
+    }
+    closed = rd_kafka_consumer_closed(k->rk);
+    rd_kafka_queue_destroy(q);
+    if (!closed) {
+        rts_log(RTS_LOG_WARN, "kafka consumer did not leave its group in time",
+                "group=%s wait_ms=%d", k->group, KSRC_CLOSE_WAIT_MS);
+    }
+    rd_kafka_destroy_flags(k->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    k->rk = NULL;
+}
+
 static void kafka_src_fini(void *ctx)
 {
     struct kafka_src *k = ctx;
@@ -891,10 +969,7 @@ static void kafka_src_fini(void *ctx)
             k->pending = NULL;
         }
         commit(k, NULL, 0, "exit");
-        /* leaves the group: the revoke callback commits again (nothing new) */
-        rd_kafka_consumer_close(k->rk);
-        rd_kafka_destroy(k->rk);
-        k->rk = NULL;
+        close_consumer(k); /* the revoke callback commits again: nothing new */
     }
     free(k->kept);
     rts_offsets_free(k->offs);

@@ -36,8 +36,8 @@
 
 #include "core/err.h"
 
-#define RTS_OFFSETS_MAX_SLOTS 65535u          /* slot + 1 fits in 16 bits */
-#define RTS_OFFSETS_MAX_INFLIGHT (1u << 24)   /* messages per slot */
+#define RTS_OFFSETS_MAX_SLOTS 65535u           /* slot + 1 fits in 16 bits */
+#define RTS_OFFSETS_MAX_INFLIGHT (1u << 24)    /* messages per slot */
 #define RTS_OFFSETS_MAX_HOLDS ((1u << 24) - 1) /* holds per message */
 
 struct rts_offsets;

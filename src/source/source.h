@@ -54,7 +54,9 @@ struct rts_source_ops {
      * when none is ready, then returns OK with *n == 0. */
     enum rts_src_status (*poll)(void *ctx, struct rts_msg *msgs, size_t max, size_t *n,
                                 int timeout_ms, struct rts_errbuf *eb);
-    /* "transactions/3" or a file name: the DLQ record's source is LABEL@OFFSET */
+    /* The topic or file name of the last poll's messages (a kafka poll
+     * returns one topic only): the DLQ record's source is
+     * LABEL/PARTITION@OFFSET, or LABEL@OFFSET without a partition. */
     const char *(*label)(void *ctx);
     void (*fini)(void *ctx);
 

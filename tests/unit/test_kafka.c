@@ -13,7 +13,9 @@
  * and resume it without gaps or repeats; one poll is one topic and label()
  * names it; lag() from cached watermarks. Sink: key, value and headers of
  * each record, an acknowledgement per token; a broker down in the middle of
- * production and back: every record delivered and acknowledged once. Both:
+ * production and back: every record delivered and acknowledged once; records
+ * refused (too large) or timed out acknowledged as failed with a reason and
+ * reported by flush. Exit with the cluster gone does not hang. Both:
  * `kafka:` pass-through errors with the key path.
  *
  * Waits are generous and polled (the first group join alone takes about 3 s
@@ -105,7 +107,7 @@ struct src {
     void *ctx;
     int ready;
     struct got got[GOT_MAX];
-    size_t n;      /* messages received */
+    size_t n;           /* messages received */
     size_t polls_mixed; /* polls whose messages were not all of label()'s topic */
 };
 
@@ -688,11 +690,72 @@ TEST(one_topic_per_poll)
     cluster_stop(&c);
 }
 
+/* An error the operator must fix ends the source: poll says what. */
+TEST(authorization_error_is_fatal)
+{
+    struct cluster c;
+    struct src s;
+    struct rts_errbuf eb = {0};
+    char yaml[1024];
+    enum rts_src_status st = RTS_SRC_OK;
+    uint64_t end;
+
+    if (cluster_start(&c, 1)) {
+        CHECK(!"cluster");
+        return;
+    }
+    CHECK_INT(rd_kafka_mock_topic_create(c.mc, "secret", 1, 1), 0);
+    rd_kafka_mock_topic_set_error(c.mc, "secret", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    src_yaml(yaml, sizeof(yaml), &c, "secret", "g8", 100);
+    CHECK_INT(src_open(&s, yaml, &eb), RTS_ERR_OK);
+    end = rts_now_ns() + (uint64_t)WAIT_MS * 1000000u;
+    while (st == RTS_SRC_OK && rts_now_ns() < end) {
+        struct rts_msg m[4];
+        size_t n;
+        st = K->poll(s.ctx, m, 4, &n, 100, &eb);
+    }
+    CHECK_INT(st, RTS_SRC_ERROR);
+    CHECK(strstr(eb.msg, "not authorized (topic 'secret')") != NULL);
+    src_close(&s);
+    cluster_stop(&c);
+}
+
+/* fini commits and leaves the group with bounded waits: with the cluster
+ * gone, rd_kafka_commit and rd_kafka_consumer_close would block for good (a
+ * hang here is caught by the test's timeout). */
+TEST(fini_with_cluster_down)
+{
+    struct cluster c;
+    struct src s;
+    struct rts_errbuf eb = {0};
+    char yaml[1024];
+    uint64_t t0;
+
+    if (cluster_start(&c, 1)) {
+        CHECK(!"cluster");
+        return;
+    }
+    CHECK_INT(rd_kafka_mock_topic_create(c.mc, "fd", 2, 1), 0);
+    produce(&c, "fd", 2, 0, 10);
+    src_yaml(yaml, sizeof(yaml), &c, "fd", "g7", 100);
+    CHECK_INT(src_open(&s, yaml, &eb), RTS_ERR_OK);
+    CHECK(src_wait(&s, 10));
+    for (size_t i = 0; i < s.n; i++) {
+        K->release(s.ctx, s.got[i].token);
+    }
+    CHECK_INT(rd_kafka_mock_broker_set_down(c.mc, 1), 0);
+    t0 = rts_now_ns();
+    src_close(&s);
+    fprintf(stderr, "  fini with the cluster down took %.1f s\n",
+            (double)(rts_now_ns() - t0) / 1e9);
+    cluster_stop(&c);
+}
+
 /* ---- tests: sink ---- */
 
 struct acks {
     pthread_mutex_t mu;
-    size_t n, ok, bad;
+    size_t n, ok, bad, bad_with_reason;
     unsigned char seen[1024]; /* by token */
     size_t twice;
 };
@@ -701,13 +764,13 @@ static void on_ack(void *arg, uint64_t token, int ok, const char *why)
 {
     struct acks *a = arg;
 
-    (void)why;
     pthread_mutex_lock(&a->mu);
     a->n++;
     if (ok) {
         a->ok++;
     } else {
         a->bad++;
+        a->bad_with_reason += why && *why;
     }
     if (token < sizeof(a->seen)) {
         a->twice += a->seen[token]++ > 0;
@@ -887,6 +950,9 @@ TEST(sink_delivers_with_key_and_headers)
     CHECK_INT(a.n, 90); /* every record with a token, once */
     CHECK_INT(a.ok, 90);
     CHECK_INT(a.twice, 0);
+    for (int i = 0; i < 100; i++) {
+        CHECK_INT(a.seen[i + 1], i % 10 != 0);
+    }
     pthread_mutex_unlock(&a.mu);
     CHECK_INT(read_back(&c, "out", 3, 100, &dups), 100);
     CHECK_INT(dups, 0);
@@ -935,6 +1001,52 @@ TEST(sink_survives_a_broker_down)
     pthread_mutex_destroy(&a.mu);
 }
 
+TEST(sink_reports_failed_deliveries)
+{
+    struct cluster c;
+    struct sink k;
+    struct acks a;
+    struct rts_errbuf eb = {0};
+    struct rts_sink_env env = {on_ack, &a, "dlq", NULL};
+    char yaml[512], big[3000];
+    struct rts_rec rec = {0};
+    struct rts_batch b = {big, 0, &rec, 1};
+
+    acks_init(&a);
+    if (cluster_start(&c, 1)) {
+        CHECK(!"cluster");
+        return;
+    }
+    CHECK_INT(rd_kafka_mock_topic_create(c.mc, "lost", 1, 1), 0);
+    snprintf(yaml, sizeof(yaml),
+             "sink:\n  type: kafka\n  brokers: \"%s\"\n  topic: lost\n"
+             "  kafka: {log_level: 0, message.timeout.ms: 1500, message.max.bytes: 1000}\n",
+             c.boot);
+    CHECK_INT(sink_open(&k, yaml, &env, &eb), RTS_ERR_OK);
+    /* refused at once: larger than message.max.bytes */
+    memset(big, 'x', sizeof(big));
+    big[sizeof(big) - 1] = '\n';
+    rec.len = sizeof(big);
+    rec.token = 500;
+    b.len = sizeof(big);
+    CHECK_INT(S->write(k.ctx, &b, &eb), RTS_SINK_OK);
+    /* the broker is gone for longer than message.timeout.ms */
+    CHECK_INT(rd_kafka_mock_broker_set_down(c.mc, 1), 0);
+    write_records(&k, 0, 20);
+    CHECK_INT(S->flush(k.ctx, &eb), RTS_ERR_IO);
+    CHECK(strstr(eb.msg, "dlq: 21 records failed delivery to 'lost'") != NULL);
+    pthread_mutex_lock(&a.mu);
+    CHECK_INT(a.n, 19); /* 18 tokens of write_records and the big one: failed, not dropped */
+    CHECK_INT(a.ok, 0);
+    CHECK_INT(a.bad_with_reason, 19);
+    CHECK_INT(a.seen[500], 1);
+    pthread_mutex_unlock(&a.mu);
+    CHECK_INT(S->flush(k.ctx, &eb), RTS_ERR_OK); /* reported once */
+    sink_close(&k);
+    cluster_stop(&c);
+    pthread_mutex_destroy(&a.mu);
+}
+
 /* ---- tests: configuration ---- */
 
 static void expect_src_error(const char *kafka_yaml, const char *start, const char *want)
@@ -967,8 +1079,9 @@ TEST(passthrough_errors)
     expect_src_error("    security.protocol: plaintext\n    no.such.property: 1\n", "",
                      "t.yaml:8:5: source.kafka.no.such.property: unknown librdkafka property");
     expect_src_error("    session.timeout.ms: soon\n", "", "t.yaml:7:25: source.kafka.session");
-    expect_src_error("    group.id: other\n", "", "source.kafka.group.id: set by rtscore; use "
-                                                  "source.group");
+    expect_src_error("    group.id: other\n", "",
+                     "source.kafka.group.id: set by rtscore; use "
+                     "source.group");
     expect_src_error("    enable.auto.commit: true\n", "", "source.kafka.enable.auto.commit");
     expect_src_error("    sasl: {mechanism: PLAIN}\n", "", "source.kafka.sasl: expected a value");
     expect_src_error("    auto.offset.reset: earliest\n", "  start: latest\n",
@@ -988,8 +1101,9 @@ TEST(passthrough_errors)
     rts_conf_free(doc);
 
     /* sinks: the key path is the sink's */
-    CHECK_INT(sink_open(&k, "sink:\n  type: kafka\n  brokers: b:1\n  topic: o\n"
-                            "  kafka: {linger.ms: 5, bogus.key: 1}\n",
+    CHECK_INT(sink_open(&k,
+                        "sink:\n  type: kafka\n  brokers: b:1\n  topic: o\n"
+                        "  kafka: {linger.ms: 5, bogus.key: 1}\n",
                         &env, &eb),
               RTS_ERR_INVAL);
     CHECK(strstr(eb.msg, "t.yaml:5:25: alerts.sink.kafka.bogus.key: unknown librdkafka") != NULL);
@@ -997,16 +1111,18 @@ TEST(passthrough_errors)
     CHECK_INT(sink_open(&k, "sink:\n  type: kafka\n  topic: o\n", &env, &eb), RTS_ERR_INVAL);
     CHECK(strstr(eb.msg, "alerts.sink.brokers: required") != NULL);
     sink_close(&k);
-    CHECK_INT(sink_open(&k, "sink:\n  type: kafka\n  topic: o\n  brokers: b:1\n"
-                            "  kafka: {bootstrap.servers: x}\n",
+    CHECK_INT(sink_open(&k,
+                        "sink:\n  type: kafka\n  topic: o\n  brokers: b:1\n"
+                        "  kafka: {bootstrap.servers: x}\n",
                         &env, &eb),
               RTS_ERR_INVAL);
     CHECK(strstr(eb.msg, "alerts.sink.kafka.bootstrap.servers: set by rtscore; use "
                          "alerts.sink.brokers") != NULL);
     sink_close(&k);
     /* good options: init succeeds without a broker to talk to */
-    CHECK_INT(sink_open(&k, "sink:\n  type: kafka\n  topic: o\n  brokers: 127.0.0.1:1\n"
-                            "  kafka: {compression.type: lz4, log_level: 0}\n",
+    CHECK_INT(sink_open(&k,
+                        "sink:\n  type: kafka\n  topic: o\n  brokers: 127.0.0.1:1\n"
+                        "  kafka: {compression.type: lz4, log_level: 0}\n",
                         &env, &eb),
               RTS_ERR_OK);
     CHECK_INT(S->check(k.ctx, "sink", &eb), RTS_ERR_OK);
@@ -1025,17 +1141,35 @@ TEST(passthrough_errors)
         }                                                                                          \
     } while (0)
 
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
 int main(void)
 {
-    rts_log_set_level(getenv("RTS_KAFKA_DEBUG") ? RTS_LOG_DEBUG : RTS_LOG_WARN);
+#ifdef UNDER_TSAN
+    /* librdkafka (Debian's build) starts its threads with C11 thrd_create,
+     * which this TSan does not intercept: it crashes in those threads. The
+     * lock-free part, the offsets tracker, runs under TSan in test_offsets. */
+    fprintf(stderr, "test_kafka: not run under TSan (librdkafka's C11 threads)\n");
+    return 0;
+#endif
+    rts_log_set_level(getenv("RTS_KAFKA_DEBUG") ? RTS_LOG_DEBUG : RTS_LOG_ERROR);
     RUN_SOME(passthrough_errors);
     RUN_SOME(sink_delivers_with_key_and_headers);
     RUN_SOME(sink_survives_a_broker_down);
+    RUN_SOME(sink_reports_failed_deliveries);
     RUN_SOME(commit_only_after_release_in_order);
     RUN_SOME(restart_resumes_from_committed);
     RUN_SOME(rebalance_moves_partitions);
     RUN_SOME(pause_and_resume);
     RUN_SOME(max_inflight_pauses_a_partition);
     RUN_SOME(one_topic_per_poll);
+    RUN_SOME(authorization_error_is_fatal);
+    RUN_SOME(fini_with_cluster_down);
     return TEST_EXIT();
 }

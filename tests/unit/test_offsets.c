@@ -365,9 +365,9 @@ static void q_close(struct queue *q)
 struct stress {
     struct rts_offsets *o;
     size_t n;
-    uint64_t *token;          /* by message */
-    _Atomic uint32_t *done;   /* releases performed (counted before releasing) */
-    struct queue work, acks;  /* work: message numbers; acks: message numbers of outputs */
+    uint64_t *token;         /* by message */
+    _Atomic uint32_t *done;  /* releases performed (counted before releasing) */
+    struct queue work, acks; /* work: message numbers; acks: message numbers of outputs */
     _Atomic uint64_t stale_seen, invalid_seen;
     _Atomic int workers_left;
 };
