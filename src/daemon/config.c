@@ -369,24 +369,24 @@ static enum rts_err parse_source(struct rts_pipeline_conf *c, const struct rts_c
     }
     t = rts_conf_get(n, "type");
     if (!t) {
-        return rts_conf_errf(eb, n, "source", "missing required key 'type' (file | generator)");
+        return rts_conf_errf(eb, n, "source",
+                             "missing required key 'type' (kafka | file | generator)");
     }
     if (rts_conf_string(t, "source.type", &type, eb)) {
         return RTS_ERR_INVAL;
     }
     c->source_ops = rts_source_find(type);
     if (!c->source_ops) {
-        if (strcmp(type, "kafka") == 0) {
-            return rts_conf_errf(eb, t, "source.type",
-                                 "kafka is not available in this build yet; use file or "
-                                 "generator");
-        }
-        return rts_conf_errf(eb, t, "source.type", "unknown source '%s'; expected file or "
-                                                   "generator", type);
+        return rts_conf_errf(eb, t, "source.type",
+                             "unknown source '%s'; expected kafka, file or generator", type);
     }
     c->source_node = n;
     ctx = rts_opt_ctx_new(c->source_ops->opts, c->source_ops->ctx_size, n, "source",
                               plugin_ignore, eb);
+    if (ctx && c->source_ops->check && c->source_ops->check(ctx, "source", eb)) {
+        free(ctx);
+        return eb && eb->code ? eb->code : RTS_ERR_INVAL;
+    }
     free(ctx);
     return ctx ? RTS_ERR_OK : RTS_ERR_INVAL;
 }
@@ -403,18 +403,15 @@ static enum rts_err parse_sink(const struct rts_conf_node *n, const char *path, 
     }
     t = rts_conf_get(n, "type");
     if (!t) {
-        return rts_conf_errf(eb, n, path, "missing required key 'type' (file | null)");
+        return rts_conf_errf(eb, n, path, "missing required key 'type' (kafka | file | null)");
     }
     if (rts_conf_string(t, path, &type, eb)) {
         return RTS_ERR_INVAL;
     }
     out->ops = rts_sink_find(type);
     if (!out->ops) {
-        if (strcmp(type, "kafka") == 0) {
-            return rts_conf_errf(eb, t, path,
-                                 "kafka is not available in this build yet; use file or null");
-        }
-        return rts_conf_errf(eb, t, path, "unknown sink '%s'; expected file or null", type);
+        return rts_conf_errf(eb, t, path, "unknown sink '%s'; expected kafka, file or null",
+                             type);
     }
     out->node = n;
     out->path = path;
@@ -424,6 +421,10 @@ static enum rts_err parse_sink(const struct rts_conf_node *n, const char *path, 
     }
     ctx = rts_opt_ctx_new(out->ops->opts, out->ops->ctx_size, n, path,
                               score_sink ? score_sink_ignore : plugin_ignore, eb);
+    if (ctx && out->ops->check && out->ops->check(ctx, path, eb)) {
+        free(ctx);
+        return eb && eb->code ? eb->code : RTS_ERR_INVAL;
+    }
     free(ctx);
     return ctx ? RTS_ERR_OK : RTS_ERR_INVAL;
 }
