@@ -155,6 +155,8 @@ static const struct rts_opt rule_opts_table[] = {
 
 struct model_opts {
     const char *path, *registry;
+    int64_t drift_window_us;
+    double drift_warn;
     const struct rts_conf_node *batch, *breaker;
     int64_t timeout_us;
 };
@@ -165,6 +167,11 @@ static const struct rts_opt model_opts_table[] = {
     RTS_OPT_STR("registry", NULL, offsetof(struct model_opts, registry),
                 "registry folder of bundles REGISTRY/<name>/<version>/, for "
                 "POST /admin/models/load {\"version\": V}"),
+    RTS_OPT_DURATION("drift_window", "1h", offsetof(struct model_opts, drift_window_us),
+                     "drift (PSI against the bundle's reference) is computed over this much "
+                     "recent traffic"),
+    RTS_OPT_DOUBLE("drift_warn", "0.25", offsetof(struct model_opts, drift_warn),
+                   "log a warning when an input's or the score's PSI reaches this (0 = never)"),
     RTS_OPT_NODE("batch", offsetof(struct model_opts, batch),
                  "micro-batching: {max, max_wait} (see model.batch)"),
     RTS_OPT_DURATION("timeout", "0", offsetof(struct model_opts, timeout_us),
@@ -1003,6 +1010,12 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
         }
         c->model_path = mo.path;
         c->model_registry = mo.registry;
+        c->drift_window_us = mo.drift_window_us;
+        c->drift_warn = mo.drift_warn;
+        if (mo.drift_window_us < 60 * 1000 || mo.drift_warn < 0) {
+            rts_conf_errf(eb, t.model, "model", "drift_window >= 60ms and drift_warn >= 0");
+            goto fail;
+        }
         c->model_timeout_us = mo.timeout_us;
     }
     if (!t.fallback) {

@@ -86,6 +86,8 @@ struct rts_pipeline_conf {
     size_t nrules;
     const char *model_path; /* bundle folder; NULL = score with fallback.score */
     const char *model_registry; /* model.registry: folder of NAME/VERSION/ bundles, or NULL */
+    int64_t drift_window_us;    /* model.drift_window */
+    double drift_warn;          /* model.drift_warn; 0 = no warning */
     int64_t model_timeout_us; /* a slower model call counts as a failure; 0 = no breaker */
     int batch_max;            /* events per worker batch (model.batch.max; 64 by default) */
     struct rts_dedup_conf {

@@ -64,7 +64,9 @@ static int reload_requested(void)
 #define OUT_MAX_RECS 1024
 #define WORKER_SPIN_NS (50 * 1000)
 #define SINK_RETRY_NS (30ull * 1000 * 1000 * 1000) /* a full sink, when stopping */
-#define PRED_MAX 8 /* models a worker keeps prediction counts of (a swap adds one) */
+#define PRED_MAX 8
+#define DRIFT_CHECK_NS (10ull * 1000 * 1000 * 1000) /* how often drift is looked at */
+#define DRIFT_MIN_ROWS 1000                          /* fewer rows in the window: too few to tell */ /* models a worker keeps prediction counts of (a swap adds one) */
 
 struct sink_inst {
     const struct rts_sink_ops *ops;
@@ -133,6 +135,7 @@ struct rts_daemon {
     const char *src_brokers; /* a kafka source's brokers: the kafka sinks' default */
     struct rts_serve *serve; /* the HTTP control plane, when configured */
     uint64_t wd_interval_ns, wd_last_ns; /* systemd watchdog */
+    uint64_t drift_checked_ns;
     int stopping_sent;
     /* source thread */
     pthread_t src_tid;
@@ -903,6 +906,44 @@ struct rts_registry *rts_daemon_registry(const struct rts_daemon *d)
     return d->reg;
 }
 
+struct model_load {
+    struct rts_registry *reg;
+    const char *dir;
+    long version;
+    struct rts_errbuf *eb;
+    enum rts_err rc;
+};
+
+static void *model_load_main(void *arg)
+{
+    struct model_load *ml = arg;
+    struct sched_param sp = {0};
+
+    /* parsing and warming a model up take tens of milliseconds of CPU: only
+     * what the workers and the source leave idle */
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    ml->rc = ml->dir ? rts_registry_load(ml->reg, ml->dir, ml->eb)
+                     : rts_registry_load_version(ml->reg, ml->version, ml->eb);
+    return NULL;
+}
+
+enum rts_err rts_daemon_load_model(struct rts_daemon *d, const char *dir, long version,
+                                   struct rts_errbuf *eb)
+{
+    struct model_load ml = {d->reg, dir, version, eb, RTS_ERR_OK};
+    pthread_t tid;
+
+    if (!d->reg) {
+        return rts_errf(eb, RTS_ERR_CONFLICT, 0, 0, "the pipeline has no model section");
+    }
+    if (pthread_create(&tid, NULL, model_load_main, &ml) != 0) {
+        model_load_main(&ml); /* no thread: load here, at this thread's priority */
+        return ml.rc;
+    }
+    pthread_join(tid, NULL);
+    return ml.rc;
+}
+
 struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
                                   const struct rts_daemon_opts *opts, struct rts_errbuf *eb)
 {
@@ -1017,6 +1058,43 @@ static void notify(struct rts_daemon *d, int tick)
     }
 }
 
+/* Every DRIFT_CHECK_NS: a warning when an input or the score of the live
+ * model has drifted past model.drift_warn (PSI over the drift window). */
+static void drift_check(struct rts_daemon *d, int now_anyway)
+{
+    const struct rts_pipeline_conf *c = d->p->conf;
+    uint64_t now = rts_now_ns();
+    struct rts_errbuf eb = {0};
+    struct rts_registry_reader *rd;
+    const struct rts_model_ctx *m;
+
+    if (!c->drift_warn || (!now_anyway && now - d->drift_checked_ns < DRIFT_CHECK_NS)) {
+        return;
+    }
+    d->drift_checked_ns = now;
+    rd = rts_registry_reader_new(d->reg, &eb);
+    if (!rd) {
+        return;
+    }
+    m = rts_registry_view(rd)->live.ctx;
+    if (m && m->drift && rts_drift_active(m->drift)) {
+        size_t n = rts_drift_nfeatures(m->drift);
+        double *psi = calloc(n ? n : 1, sizeof(*psi)), psi_score = NAN;
+        struct rts_drift_window win;
+        char msg[512];
+        if (psi && rts_drift_psi(m->drift, m->counts, (size_t)m->nworkers, rts_wall_ms() * 1000,
+                                 psi, &psi_score, &win) == RTS_ERR_OK &&
+            rts_drift_warnings(m->drift, psi, psi_score, &win, c->drift_warn, DRIFT_MIN_ROWS, msg,
+                               sizeof(msg))) {
+            rts_log(RTS_LOG_WARN, "model drift", "model=%s rows=%llu detail=\"%s\"",
+                    m->bundle->label, (unsigned long long)win.rows, msg);
+        }
+        free(psi);
+    }
+    rts_registry_reader_idle(rd);
+    rts_registry_reader_free(rd);
+}
+
 /* The main loop's chores, every 100 ms: free retired models, let stores
  * reload and expire, and on SIGHUP reread the file stores and load the
  * registry's newest version as the candidate. */
@@ -1027,6 +1105,7 @@ static void upkeep(struct rts_daemon *d)
 
     if (d->reg) {
         rts_registry_reclaim(d->reg);
+        drift_check(d, 0);
     }
     if (d->p->lookup) {
         rts_lookup_tick(d->p->lookup, rts_now_ns());
@@ -1047,7 +1126,7 @@ static void upkeep(struct rts_daemon *d)
         rts_registry_info(d->reg, &ri);
         if (rts_registry_versions(c->model_registry, d->p->bundle->name, &vs, &n, &eb) == 0 &&
             n && vs[n - 1] > ri.live.version && vs[n - 1] != ri.candidate.version) {
-            if (rts_registry_load_version(d->reg, vs[n - 1], &eb)) {
+            if (rts_daemon_load_model(d, NULL, vs[n - 1], &eb)) {
                 rts_log(RTS_LOG_ERROR, "registry: newest version refused", "version=%ld error=\"%s\"",
                         vs[n - 1], eb.msg);
             } else {
@@ -1085,6 +1164,7 @@ enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
     rts_log(RTS_LOG_INFO, "pipeline started", "pipeline=%s workers=%d source=%s",
             d->p->conf->name, d->nworkers, d->src_ops->name);
     notify(d, 0);
+    d->drift_checked_ns = rts_now_ns(); /* the first look after a window's worth of traffic */
     while (!all_done) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -1110,6 +1190,9 @@ enum rts_err rts_daemon_run(struct rts_daemon *d, struct rts_errbuf *eb)
         }
     }
     d->t1_ns = rts_now_ns();
+    if (d->reg) {
+        drift_check(d, 1); /* what the run saw, also when it was short */
+    }
     if (d->hk_started) {
         __atomic_store_n(&d->hk_stop, 1, __ATOMIC_RELEASE);
         pthread_join(d->hk_tid, NULL);

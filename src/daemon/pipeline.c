@@ -174,7 +174,10 @@ struct rts_model_ctx *rts_model_ctx_new(const struct rts_pipeline *p, const stru
         c->slots[i] = slot;
     }
     if (nworkers > 0) {
-        c->drift = rts_drift_new(b, NULL, eb);
+        struct rts_drift_opts o = {0};
+        o.sub_windows = 60;
+        o.sub_window_us = p->conf->drift_window_us / 60 > 0 ? p->conf->drift_window_us / 60 : 0;
+        c->drift = rts_drift_new(b, &o, eb);
         c->counts = calloc((size_t)nworkers, sizeof(*c->counts));
         if (!c->drift || !c->counts) {
             goto fail;

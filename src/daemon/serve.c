@@ -500,9 +500,9 @@ static void admin_load(void *arg, const struct rts_http_req *req, struct rts_htt
     path = json_object_get(j, "path");
     ver = json_object_get(j, "version");
     if (json_is_string(path) && !ver) {
-        rc = rts_registry_load(reg, json_string_value(path), &eb);
+        rc = rts_daemon_load_model(sv->d, json_string_value(path), 0, &eb);
     } else if (json_is_integer(ver) && !path) {
-        rc = rts_registry_load_version(reg, (long)json_integer_value(ver), &eb);
+        rc = rts_daemon_load_model(sv->d, NULL, (long)json_integer_value(ver), &eb);
     } else {
         json_decref(j);
         rts_http_error(resp, 400, "expected {\"path\": DIR} or {\"version\": N}");

@@ -45,6 +45,15 @@ wait $pid
 eq "SIGTERM: exit 0" "$?" 0
 check "listening was logged" grep -q "http listening" run.err
 
+# the admin API on an address other than loopback needs a token
+sed "s|^http: .*|http: {listen: 0.0.0.0:$PORT}|" p.yaml > pn.yaml
+set +e
+"$RTS" run -c pn.yaml --no-progress 2> open.err
+rc=$?
+set -e
+eq "non-loopback listen without a token: exit 1" "$rc" 1
+check "  and the error says to set the token" grep -q "admin_token_file" open.err
+
 # a token file others can read is refused before anything runs
 printf 'a-token-of-at-least-16-chars\n' > token && chmod 644 token
 sed "s|^http: .*|http: {listen: 127.0.0.1:$PORT, admin_token_file: token}|" p.yaml > pt.yaml

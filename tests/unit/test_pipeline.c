@@ -419,8 +419,8 @@ TEST(model_circuit_breaker)
     int id = 1;
 
     snprintf(yaml, n,
-             "%smodel: {path: %s, timeout: 5ms, breaker: {window: 10s, min_calls: 5, "
-             "failure_ratio: 0.5, open_for: 100ms, max_open: 1s, probes: 2}}\n",
+             "%smodel: {path: %s, timeout: 50ms, breaker: {window: 10s, min_calls: 5, "
+             "failure_ratio: 0.5, open_for: 300ms, max_open: 3s, probes: 2}}\n",
              base_yaml, dir);
     r->p = build(yaml, &eb);
     CHECK(r->p != NULL && r->p->breaker != NULL);
@@ -435,7 +435,7 @@ TEST(model_circuit_breaker)
     atomic_init(&f->base.refs, 1);
     f->slow_from = 5;
     f->slow_to = 11;
-    f->slow_ns = 20000000; /* 20 ms: slower than the 5 ms timeout, even on a busy machine */
+    f->slow_ns = 120000000; /* 120 ms: slower than the 50 ms timeout, even on a busy machine */
     rts_model_unref(r->p->bundle->model);
     r->p->bundle->model = &f->base;
     CHECK_INT(rts_eval_init(&r->e, r->p, 10, 1, &eb), RTS_ERR_OK);
@@ -445,12 +445,12 @@ TEST(model_circuit_breaker)
     CHECK_INT(rts_breaker_state(r->p->breaker), RTS_BREAKER_OPEN);
     CHECK_INT(feed_n(r, 20, &id), 0);                     /* open: all by the fallback */
     CHECK_INT(f->calls, 10);                              /* the model was not called */
-    sleep_ms(120);
+    sleep_ms(350);
     CHECK_INT(feed_n(r, 1, &id), 1);                      /* half-open probe: call 10, slow */
-    CHECK_INT(rts_breaker_state(r->p->breaker), RTS_BREAKER_OPEN); /* reopened, for 200 ms */
-    sleep_ms(50);
+    CHECK_INT(rts_breaker_state(r->p->breaker), RTS_BREAKER_OPEN); /* reopened, for 600 ms */
+    sleep_ms(100);
     CHECK_INT(feed_n(r, 3, &id), 0);                      /* still open (backoff) */
-    sleep_ms(200);
+    sleep_ms(600);
     CHECK_INT(feed_n(r, 2, &id), 2);                      /* probes: calls 11, 12 fast */
     CHECK_INT(rts_breaker_state(r->p->breaker), RTS_BREAKER_CLOSED);
     CHECK_INT(feed_n(r, 10, &id), 10);                    /* closed again */
