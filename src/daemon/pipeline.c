@@ -261,6 +261,13 @@ struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts
             goto fail;
         }
     }
+    if (conf->state.redis) {
+        p->rstate = rts_rstate_new(conf->schema, conf->features, conf->nfeatures, &conf->state,
+                                   conf->name, conf->limits.key_ttl_us / 1000, eb);
+        if (!p->rstate) {
+            goto fail;
+        }
+    }
     p->fallback = compile_at(p, &conf->fallback_score, 0, 0, eb);
     if (!p->fallback) {
         goto fail;
@@ -327,6 +334,7 @@ void rts_pipeline_free(struct rts_pipeline *p)
     rts_features_free(p->features);
     rts_model_ctx_free(p->model_ctx);
     rts_lookup_free(p->lookup);
+    rts_rstate_free(p->rstate);
     rts_bundle_free(p->bundle);
     rts_breaker_free(p->breaker);
     rts_pipeline_conf_free(p->conf);
@@ -381,6 +389,10 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
             return eb && eb->code ? eb->code : RTS_ERR_NOMEM;
         }
     }
+    if (p->rstate && !(e->sw = rts_rstate_worker_new(p->rstate, e->batch_max, eb))) {
+        rts_eval_fini(e);
+        return eb && eb->code ? eb->code : RTS_ERR_NOMEM;
+    }
     return RTS_ERR_OK;
 }
 
@@ -388,6 +400,7 @@ void rts_eval_fini(struct rts_eval *e)
 {
     rts_feature_worker_free(e->fw);
     rts_lookup_worker_free(e->lw);
+    rts_rstate_worker_free(e->sw);
     free(e->lout);
     free(e->degraded);
     free(e->rows);
@@ -528,6 +541,11 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
         e->lookup_ns = t1 - t;
         t = t1;
     }
+    if (e->sw) {
+        /* state: redis: every aggregate of the batch in one round trip, each
+         * event's from the state before it (rstate.h); expressions below */
+        rts_rstate_batch(e->sw, evs, n, t);
+    }
     for (size_t i = 0; i < n; i++) {
         struct rts_eval_row *r = &e->rows[i];
 
@@ -544,7 +562,12 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
                             p->nfields);
             r->degraded = e->degraded[i];
         }
-        rts_features_process(p->features, e->fw, &evs[i], r->frame);
+        if (e->sw) {
+            r->degraded |= rts_rstate_fill(e->sw, i, r->frame, p->nfields) ? RTS_DEGRADED_STATE : 0;
+            rts_features_exprs(p->features, r->frame);
+        } else {
+            rts_features_process(p->features, e->fw, &evs[i], r->frame);
+        }
         t1 = rts_now_ns();
         r->features_ns = t1 - t;
         r->model = NULL;
@@ -682,7 +705,7 @@ size_t rts_pipeline_record_max(const struct rts_pipeline *p)
         n += strlen(p->feature_keys[i]) + 34; /* ,"name":<number> */
     }
     n += 12 + 33 * p->nprobs; /* ,"probs":[...] */
-    if (p->lookup) {
+    if (p->lookup || p->rstate) {
         n += 14 + rts_lookup_degraded_max(p->lookup); /* ,"degraded":[...] */
     }
     return n + reason;
