@@ -348,7 +348,7 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
     const struct rts_field_spec *key =
         rts_schema_field(p->conf->schema, (size_t)rts_schema_role(p->conf->schema, RTS_ROLE_KEY));
     struct rts_feature_limits fl = {
-        .max_keys = max_keys ? max_keys : 1,
+        .max_keys = max_keys && !p->rstate ? max_keys : 1, /* redis: the table is unused */
         /* keys are stored inline: as long as the schema lets them be */
         .max_key_bytes = key->max_len && key->max_len < RTS_KEY_MAX_BYTES ? key->max_len
                                                                           : RTS_KEY_MAX_BYTES,
@@ -552,7 +552,7 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
         /* the state of the next keys is fetched while this event is processed:
          * with millions of keys a lookup is a chain of cache misses, and three
          * events in flight overlap them */
-        for (size_t d = 1; d <= 3 && i + d < n && !e->no_prefetch; d++) {
+        for (size_t d = 1; d <= 3 && i + d < n && !e->no_prefetch && !e->sw; d++) {
             rts_features_prefetch(e->fw, evs[i + d].key_hash, 3 - (int)d);
         }
         memcpy(r->frame, evs[i].vals, p->nfields * sizeof(*r->frame));

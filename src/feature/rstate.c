@@ -13,10 +13,13 @@
  * distinct of F) and "n:F:N" (pushes to a list). A ring's newest ordinal is
  * floor(register / resolution), which is what the local ring keeps.
  *
+ * Commands are written in RESP straight into the worker's buffer (one
+ * append to hiredis per batch, no allocation per command).
+ *
  * Bounds: everything a batch builds lives in the worker's buffers, sized at
- * start for the longest key and the largest batch (per event: the commands,
- * arguments and text of its reads and writes); a batch that would not fit
- * cannot happen, and is failed rather than overrun if it did.
+ * start for the longest key and the largest batch (per event: its commands
+ * and their bytes, plan_bounds); an event that would not fit cannot happen,
+ * and is degraded rather than overrun if it did.
  */
 #include "feature/rstate.h"
 
@@ -28,6 +31,7 @@
 
 #include "core/clock.h"
 #include "core/fmt.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "feature/store.h"
 #include "feature/window.h"
@@ -51,9 +55,10 @@ const struct rts_opt rts_rstate_opts[] = {
                 "(addr, db, password, password_file, connect_timeout, backoff, max_backoff)"),
     RTS_OPT_STR("prefix", NULL, offsetof(struct state_opts, prefix),
                 "redis: prefix of every key; default rts:<pipeline>:"),
-    RTS_OPT_DURATION("timeout", "20ms", offsetof(struct state_opts, timeout_us),
+    RTS_OPT_DURATION("timeout", "100ms", offsetof(struct state_opts, timeout_us),
                      "redis: one batch (one round trip) waits at most this long; then its "
-                     "events are scored with missing aggregates, degraded"),
+                     "events are scored with missing aggregates, degraded (a batch of 64 demo "
+                     "events takes about 5-20 ms: docs/FEATURES.md)"),
     RTS_OPT_DURATION("ttl_slack", "5m", offsetof(struct state_opts, ttl_slack_us),
                      "redis: a bucket key expires window + 2 buckets + this after its last "
                      "write (wall clock); covers event time lagging behind"),
@@ -206,7 +211,7 @@ struct rts_rstate {
     uint64_t timeout_ns;
     size_t max_key;
     /* per event, at most */
-    size_t cmds_ev, args_ev, text_ev, reads_ev;
+    size_t cmds_ev, resp_ev, reads_ev;
     uint32_t max_buckets, max_lastn;
     size_t ring_bytes;
 };
@@ -330,36 +335,52 @@ static int add_dgroup(struct rts_rstate *rs, const struct rts_feature_def *d, in
     return (int)rs->ndg++;
 }
 
-/* Per-event bounds of commands, arguments and text (see the file comment). */
+/* Per-event bounds of commands and of their RESP bytes: a key argument is
+ * at most keymax bytes, any other at most ARG_SMALL (a number, a member, a
+ * command name or flag) or a register name; each argument has a header
+ * "$LEN" and two CRLFs, each command "*ARGC" and a CRLF. */
+#define ARG_SMALL 32
+#define ARG_HDR 25
+#define CMD_HDR 23
 static void plan_bounds(struct rts_rstate *rs)
 {
-    size_t keymax = rs->prefixlen + 4 + rs->max_key + TAG_MAX + RTS_FMT_INT_MAX;
-    size_t keys = 1, args, cmds;
+    size_t tag = 0, reg = 0, keymax, keys, args, cmds;
 
+    for (size_t i = 0; i < rs->nwg; i++) {
+        tag = rs->wg[i].taglen > tag ? rs->wg[i].taglen : tag;
+    }
+    for (size_t i = 0; i < rs->ndg; i++) {
+        tag = rs->dg[i].taglen > tag ? rs->dg[i].taglen : tag;
+    }
+    for (size_t i = 0; i < rs->nlg; i++) {
+        tag = rs->lg[i].taglen > tag ? rs->lg[i].taglen : tag;
+    }
+    for (size_t i = 0; i < rs->nreg; i++) {
+        reg = rs->reglen[i] > reg ? rs->reglen[i] : reg;
+    }
+    keymax = rs->prefixlen + 3 + rs->max_key + tag + RTS_FMT_INT_MAX;
     rs->reads_ev = 1 + rs->nwg + rs->ndg + rs->nlg;
     cmds = rs->reads_ev + 2 + rs->nlg;          /* + ZADD meta, PEXPIRE meta, ZINCRBY */
     args = 2 + rs->nreg + 3 + 2 * rs->nreg + 3; /* ZMSCORE, ZADD meta, PEXPIRE meta */
+    keys = 3 + rs->nlg;                         /* the meta key in those and ZINCRBY */
     for (size_t i = 0; i < rs->nwg; i++) {
-        keys += rs->wg[i].spec.nbuckets + 1;
+        keys += rs->wg[i].spec.nbuckets + 5;
         args += 3 + rs->wg[i].spec.nbuckets + 21; /* ZUNION; ZINCRBY x2, ZADD x2, PEXPIRE */
         cmds += 5;
     }
     for (size_t i = 0; i < rs->ndg; i++) {
-        keys += rs->dg[i].spec.nbuckets + 1;
+        keys += rs->dg[i].spec.nbuckets + 2;
         args += 1 + rs->dg[i].spec.nbuckets + 6; /* PFCOUNT; PFADD, PEXPIRE */
         cmds += 2;
     }
     for (size_t i = 0; i < rs->nlg; i++) {
-        keys += 1;
+        keys += 4;
         args += 4 + 4 + 3 + 4 + 3; /* LRANGE; ZINCRBY; LPUSH, LTRIM, PEXPIRE */
         cmds += 3;
     }
     rs->cmds_ev = cmds;
-    rs->args_ev = args;
-    /* keys, then the event time, and per ring four members and three values,
-     * per list and distinct a value */
-    rs->text_ev = keys * keymax + NUM_MAX + rs->nwg * (4 * (3 + RTS_FMT_INT_MAX) + 3 * NUM_MAX) +
-                  (rs->ndg + rs->nlg) * NUM_MAX;
+    rs->resp_ev = keys * (ARG_HDR + keymax) +
+                  (args - keys) * (ARG_HDR + (reg > ARG_SMALL ? reg : ARG_SMALL)) + cmds * CMD_HDR;
 }
 
 struct rts_rstate *rts_rstate_new(const struct rts_schema *schema,
@@ -515,14 +536,11 @@ struct rts_rstate_worker {
     const struct rts_rstate *rs;
     void *conn;
     size_t max_batch;
-    /* the batch's commands */
+    /* the batch's commands, in RESP */
     struct rts_store_cmds cmds;
-    uint32_t *argc;
-    const char **argv;
-    size_t *argvlen;
     struct cmd_info *info;
-    char *text;
-    size_t ncmd, narg, ntext, cap_cmd, cap_arg, cap_text;
+    char *buf;
+    size_t ncmd, nbuf, cap_cmd, cap_buf;
     const struct rts_event *evs;
     /* results, per event */
     double *out;     /* max_batch x na */
@@ -552,13 +570,9 @@ struct rts_rstate_worker *rts_rstate_worker_new(const struct rts_rstate *rs, siz
     w->rs = rs;
     w->max_batch = nb;
     w->cap_cmd = nb * rs->cmds_ev;
-    w->cap_arg = nb * rs->args_ev;
-    w->cap_text = nb * rs->text_ev;
-    w->argc = malloc(w->cap_cmd * sizeof(*w->argc));
+    w->cap_buf = nb * rs->resp_ev;
     w->info = malloc(w->cap_cmd * sizeof(*w->info));
-    w->argv = malloc(w->cap_arg * sizeof(*w->argv));
-    w->argvlen = malloc(w->cap_arg * sizeof(*w->argvlen));
-    w->text = malloc(w->cap_text + 64); /* + room for the NUL the formatters write */
+    w->buf = malloc(w->cap_buf + 64); /* + room for the NUL the formatters write */
     w->out = malloc(nb * (rs->na ? rs->na : 1) * sizeof(*w->out));
     w->regv = malloc(nb * rs->nreg * sizeof(*w->regv));
     w->reads = calloc(nb, sizeof(*w->reads));
@@ -570,7 +584,7 @@ struct rts_rstate_worker *rts_rstate_worker_new(const struct rts_rstate *rs, siz
     w->bmin = calloc(rs->max_buckets + 1, sizeof(*w->bmin));
     w->bmax = calloc(rs->max_buckets + 1, sizeof(*w->bmax));
     w->lastv = calloc(rs->max_lastn + 1, sizeof(*w->lastv));
-    if (!w->argc || !w->info || !w->argv || !w->argvlen || !w->text || !w->out || !w->regv ||
+    if (!w->info || !w->buf || !w->out || !w->regv ||
         !w->reads || !w->bad || !w->late || !w->ring || !w->bcount || !w->bsum || !w->bmin ||
         !w->bmax || !w->lastv) {
         goto nomem;
@@ -595,11 +609,8 @@ void rts_rstate_worker_free(struct rts_rstate_worker *w)
     if (w->conn) {
         rts_store_conn_free(w->rs->store, w->conn);
     }
-    free(w->argc);
     free(w->info);
-    free(w->argv);
-    free(w->argvlen);
-    free(w->text);
+    free(w->buf);
     free(w->out);
     free(w->regv);
     free(w->reads);
@@ -614,79 +625,119 @@ void rts_rstate_worker_free(struct rts_rstate_worker *w)
     free(w);
 }
 
-/* ---- building commands ---- */
+/* ---- building commands ----
+ *
+ * Straight into the batch's buffer in RESP: "*ARGC\r\n" per command, then
+ * "$LEN\r\nBYTES\r\n" per argument. Each command's argument count is known
+ * when it starts. */
 
-static void cmd(struct rts_rstate_worker *w, size_t ev, enum cmd_kind kind, size_t group)
+static void put_crlf(char *at)
 {
-    w->info[w->ncmd].ev = (uint32_t)ev;
-    w->info[w->ncmd].kind = (uint16_t)kind;
-    w->info[w->ncmd].group = (uint16_t)group;
-    w->argc[w->ncmd++] = 0;
+    at[0] = '\r';
+    at[1] = '\n';
 }
 
-static void arg(struct rts_rstate_worker *w, const char *p, size_t n)
+static void cmd(struct rts_rstate_worker *w, size_t ev, enum cmd_kind kind, size_t group,
+                size_t argc)
 {
-    w->argv[w->narg] = p;
-    w->argvlen[w->narg++] = n;
-    w->argc[w->ncmd - 1]++;
+    char *at = w->buf + w->nbuf;
+    size_t n;
+
+    w->info[w->ncmd].ev = (uint32_t)ev;
+    w->info[w->ncmd].kind = (uint16_t)kind;
+    w->info[w->ncmd++].group = (uint16_t)group;
+    at[0] = '*';
+    n = 1 + rts_fmt_u64(at + 1, argc);
+    put_crlf(at + n);
+    w->nbuf += n + 2;
+}
+
+/* The header of an argument of @n bytes; returns where they go. */
+static char *arg_begin(struct rts_rstate_worker *w, size_t n)
+{
+    char *at = w->buf + w->nbuf;
+    size_t h;
+
+    at[0] = '$';
+    h = 1 + rts_fmt_u64(at + 1, n);
+    put_crlf(at + h);
+    w->nbuf += h + 2 + n + 2;
+    put_crlf(at + h + 2 + n);
+    return at + h + 2;
+}
+
+/* An argument of the @n bytes at @p (which may be an earlier argument's:
+ * the buffer only grows at its end). Returns where its copy is. */
+static const char *arg(struct rts_rstate_worker *w, const char *p, size_t n)
+{
+    char *at = arg_begin(w, n);
+
+    memcpy(at, p, n);
+    return at;
 }
 
 #define ARG_LIT(w, s) arg(w, s, sizeof(s) - 1)
 
-/* Text appended to the batch's buffer; returns where it starts. */
-static char *text_put(struct rts_rstate_worker *w, const void *p, size_t n)
-{
-    char *at = w->text + w->ntext;
-
-    memcpy(at, p, n);
-    w->ntext += n;
-    return at;
-}
-
-/* The key P{K}:TAG[ORD] as one more argument. */
-static void arg_key(struct rts_rstate_worker *w, const struct rts_event *ev, const char *tag,
-                    size_t taglen, int with_ord, int64_t ord)
+/* The key P{K}:TAG[ORD]; returns it (for the commands that use it again). */
+static struct rts_str arg_key(struct rts_rstate_worker *w, const struct rts_event *ev,
+                              const char *tag, size_t taglen, int with_ord, int64_t ord)
 {
     const struct rts_rstate *rs = w->rs;
-    char *at = text_put(w, rs->prefix, rs->prefixlen);
+    char num[RTS_FMT_INT_MAX];
+    size_t nl = with_ord ? rts_fmt_i64(num, ord) : 0;
+    size_t n = rs->prefixlen + 1 + ev->key.n + 2 + taglen + nl;
+    char *at = arg_begin(w, n), *o = at;
+    struct rts_str k = {at, (uint32_t)n};
 
-    text_put(w, "{", 1);
-    text_put(w, ev->key.p, ev->key.n);
-    text_put(w, "}:", 2);
-    text_put(w, tag, taglen);
-    if (with_ord) {
-        w->ntext += rts_fmt_i64(w->text + w->ntext, ord);
-    }
-    arg(w, at, (size_t)(w->text + w->ntext - at));
+    memcpy(o, rs->prefix, rs->prefixlen);
+    o += rs->prefixlen;
+    *o++ = '{';
+    memcpy(o, ev->key.p, ev->key.n);
+    o += ev->key.n;
+    *o++ = '}';
+    *o++ = ':';
+    memcpy(o, tag, taglen);
+    memcpy(o + taglen, num, nl);
+    return k;
 }
 
 /* A number as text that Redis reads back as exactly @v. */
 static void arg_num(struct rts_rstate_worker *w, double v)
 {
-    char *at = w->text + w->ntext;
+    char num[RTS_FMT_DOUBLE_MAX];
     size_t n;
 
     if (isinf(v)) {
         n = v > 0 ? 3 : 4;
-        memcpy(at, v > 0 ? "inf" : "-inf", n);
+        memcpy(num, v > 0 ? "inf" : "-inf", n);
     } else {
-        n = rts_fmt_double(at, v == 0 ? 0.0 : v);
+        n = rts_fmt_double(num, v == 0 ? 0.0 : v);
     }
-    w->ntext += n;
-    arg(w, at, n);
+    arg(w, num, n);
 }
 
 /* "c:ORD" and friends */
 static void arg_member(struct rts_rstate_worker *w, char kind, int64_t ord)
 {
-    char *at = w->text + w->ntext;
-    size_t n;
+    char m[2 + RTS_FMT_INT_MAX];
 
-    at[0] = kind;
-    at[1] = ':';
-    n = 2 + rts_fmt_i64(at + 2, ord);
-    w->ntext += n;
-    arg(w, at, n);
+    m[0] = kind;
+    m[1] = ':';
+    arg(w, m, 2 + rts_fmt_i64(m + 2, ord));
+}
+
+/* A distinct value as its 64-bit hash in hex, the hash the local state
+ * counts (engine.c): the same values are the same, and any value fits. */
+static void arg_hash(struct rts_rstate_worker *w, enum rts_type t, union rts_val v)
+{
+    static const char hex[] = "0123456789abcdef";
+    double d = v.num == 0 ? 0.0 : v.num; /* -0 and 0 are one value */
+    uint64_t h = t == RTS_T_STR ? rts_hash64(v.str.p, v.str.n) : rts_hash64(&d, sizeof(d));
+    char *at = arg_begin(w, 16);
+
+    for (int i = 15; i >= 0; i--, h >>= 4) {
+        at[i] = hex[h & 15];
+    }
 }
 
 static int present(const struct rts_rstate *rs, int of, const struct rts_event *ev)
@@ -703,24 +754,21 @@ static int present(const struct rts_rstate *rs, int of, const struct rts_event *
 static void build_event(struct rts_rstate_worker *w, size_t i, const struct rts_event *ev)
 {
     const struct rts_rstate *rs = w->rs;
-    const char *meta_key;
-    size_t meta_len;
-    char *ts_text;
-    size_t ts_len;
+    size_t nf = rts_schema_nfields(rs->schema), nset = 0;
+    struct rts_str meta, ts;
+    char ts_text[RTS_FMT_INT_MAX];
 
     /* reads: the state before the event */
-    cmd(w, i, C_META, 0);
+    cmd(w, i, C_META, 0, 2 + rs->nreg);
     ARG_LIT(w, "ZMSCORE");
-    arg_key(w, ev, "m", 1, 0, 0);
-    meta_key = w->argv[w->narg - 1];
-    meta_len = w->argvlen[w->narg - 1];
+    meta = arg_key(w, ev, "m", 1, 0, 0);
     for (size_t r = 0; r < rs->nreg; r++) {
         arg(w, rs->reg[r], rs->reglen[r]);
     }
     for (size_t g = 0; g < rs->nwg; g++) {
         const struct wgroup *wg = &rs->wg[g];
         int64_t q = rts_floor_div(ev->ts_ms, wg->res);
-        cmd(w, i, C_WIN, g);
+        cmd(w, i, C_WIN, g, 3 + wg->spec.nbuckets);
         ARG_LIT(w, "ZUNION");
         arg(w, wg->nb, wg->nblen);
         for (int64_t o = q - wg->spec.nbuckets + 1; o <= q; o++) {
@@ -731,14 +779,14 @@ static void build_event(struct rts_rstate_worker *w, size_t i, const struct rts_
     for (size_t g = 0; g < rs->ndg; g++) {
         const struct dgroup *dg = &rs->dg[g];
         int64_t q = rts_floor_div(ev->ts_ms, dg->res);
-        cmd(w, i, C_DIST, g);
+        cmd(w, i, C_DIST, g, 1 + dg->spec.nbuckets);
         ARG_LIT(w, "PFCOUNT");
         for (int64_t o = q - dg->spec.nbuckets + 1; o <= q; o++) {
             arg_key(w, ev, dg->tag, dg->taglen, 1, o);
         }
     }
     for (size_t g = 0; g < rs->nlg; g++) {
-        cmd(w, i, C_LASTN, g);
+        cmd(w, i, C_LASTN, g, 4);
         ARG_LIT(w, "LRANGE");
         arg_key(w, ev, rs->lg[g].tag, rs->lg[g].taglen, 0, 0);
         ARG_LIT(w, "0");
@@ -747,125 +795,114 @@ static void build_event(struct rts_rstate_worker *w, size_t i, const struct rts_
 
     /* writes: the event applied. The registers first: ZADD GT keeps the
      * newest time, whatever order events come in. */
-    ts_text = w->text + w->ntext;
-    ts_len = rts_fmt_i64(ts_text, ev->ts_ms);
-    w->ntext += ts_len;
-    cmd(w, i, C_WRITE, 0);
+    ts.p = ts_text;
+    ts.n = (uint32_t)rts_fmt_i64(ts_text, ev->ts_ms);
+    for (size_t f = 0; f < nf; f++) {
+        nset += rs->field_reg[f] >= 0 && present(rs, (int)f, ev);
+    }
+    cmd(w, i, C_WRITE, 0, 5 + 2 * nset);
     ARG_LIT(w, "ZADD");
-    arg(w, meta_key, meta_len);
+    arg(w, meta.p, meta.n);
     ARG_LIT(w, "GT");
-    arg(w, ts_text, ts_len);
+    arg(w, ts.p, ts.n);
     arg(w, rs->reg[0], rs->reglen[0]);
-    for (size_t f = 0; f < rts_schema_nfields(rs->schema); f++) {
+    for (size_t f = 0; f < nf; f++) {
         if (rs->field_reg[f] >= 0 && present(rs, (int)f, ev)) {
-            arg(w, ts_text, ts_len);
+            arg(w, ts.p, ts.n);
             arg(w, rs->reg[rs->field_reg[f]], rs->reglen[rs->field_reg[f]]);
         }
     }
     for (size_t g = 0; g < rs->nlg; g++) {
         if (present(rs, rs->lg[g].of, ev)) {
-            cmd(w, i, C_WRITE, 0);
+            cmd(w, i, C_WRITE, 0, 4);
             ARG_LIT(w, "ZINCRBY");
-            arg(w, meta_key, meta_len);
+            arg(w, meta.p, meta.n);
             ARG_LIT(w, "1");
             arg(w, rs->reg[rs->lg[g].reg], rs->reglen[rs->lg[g].reg]);
         }
     }
     if (rs->key_ttllen) {
-        cmd(w, i, C_WRITE, 0);
+        cmd(w, i, C_WRITE, 0, 3);
         ARG_LIT(w, "PEXPIRE");
-        arg(w, meta_key, meta_len);
+        arg(w, meta.p, meta.n);
         arg(w, rs->key_ttl, rs->key_ttllen);
     }
     for (size_t g = 0; g < rs->nwg; g++) {
         const struct wgroup *wg = &rs->wg[g];
         int64_t e = rts_floor_div(ev->ts_ms, wg->res);
         double v = wg->of >= 0 ? ev->vals[wg->of].num : 0;
-        const char *bk;
-        size_t bklen;
+        struct rts_str bk;
         if (isnan(v)) {
             continue;
         }
-        cmd(w, i, C_WRITE, 0);
+        cmd(w, i, C_WRITE, 0, 4);
         ARG_LIT(w, "ZINCRBY");
-        arg_key(w, ev, wg->tag, wg->taglen, 1, e);
-        bk = w->argv[w->narg - 1];
-        bklen = w->argvlen[w->narg - 1];
+        bk = arg_key(w, ev, wg->tag, wg->taglen, 1, e);
         ARG_LIT(w, "1");
         arg_member(w, 'c', e);
         if (wg->spec.aggs & RTS_WIN_SUM) {
-            cmd(w, i, C_WRITE, 0);
+            cmd(w, i, C_WRITE, 0, 4);
             ARG_LIT(w, "ZINCRBY");
-            arg(w, bk, bklen);
+            arg(w, bk.p, bk.n);
             arg_num(w, v);
             arg_member(w, 's', e);
         }
         if (wg->spec.aggs & RTS_WIN_MIN) {
-            cmd(w, i, C_WRITE, 0);
+            cmd(w, i, C_WRITE, 0, 5);
             ARG_LIT(w, "ZADD");
-            arg(w, bk, bklen);
+            arg(w, bk.p, bk.n);
             ARG_LIT(w, "LT");
             arg_num(w, v);
             arg_member(w, 'l', e);
         }
         if (wg->spec.aggs & RTS_WIN_MAX) {
-            cmd(w, i, C_WRITE, 0);
+            cmd(w, i, C_WRITE, 0, 5);
             ARG_LIT(w, "ZADD");
-            arg(w, bk, bklen);
+            arg(w, bk.p, bk.n);
             ARG_LIT(w, "GT");
             arg_num(w, v);
             arg_member(w, 'h', e);
         }
-        cmd(w, i, C_WRITE, 0);
+        cmd(w, i, C_WRITE, 0, 3);
         ARG_LIT(w, "PEXPIRE");
-        arg(w, bk, bklen);
+        arg(w, bk.p, bk.n);
         arg(w, wg->ttl, wg->ttllen);
     }
     for (size_t g = 0; g < rs->ndg; g++) {
         const struct dgroup *dg = &rs->dg[g];
         union rts_val v = ev->vals[dg->of];
-        const char *dk;
-        size_t dklen;
+        struct rts_str dk;
         if (rts_val_missing(dg->type, v)) {
             continue;
         }
-        cmd(w, i, C_WRITE, 0);
+        cmd(w, i, C_WRITE, 0, 3);
         ARG_LIT(w, "PFADD");
-        arg_key(w, ev, dg->tag, dg->taglen, 1, rts_floor_div(ev->ts_ms, dg->res));
-        dk = w->argv[w->narg - 1];
-        dklen = w->argvlen[w->narg - 1];
-        if (dg->type == RTS_T_STR) {
-            arg(w, v.str.p, v.str.n); /* the event's bytes: valid for the batch */
-        } else {
-            arg_num(w, v.num);
-        }
-        cmd(w, i, C_WRITE, 0);
+        dk = arg_key(w, ev, dg->tag, dg->taglen, 1, rts_floor_div(ev->ts_ms, dg->res));
+        arg_hash(w, dg->type, v);
+        cmd(w, i, C_WRITE, 0, 3);
         ARG_LIT(w, "PEXPIRE");
-        arg(w, dk, dklen);
+        arg(w, dk.p, dk.n);
         arg(w, dg->ttl, dg->ttllen);
     }
     for (size_t g = 0; g < rs->nlg; g++) {
         const struct lgroup *lg = &rs->lg[g];
-        const char *lk;
-        size_t lklen;
+        struct rts_str lk;
         if (!present(rs, lg->of, ev)) {
             continue;
         }
-        cmd(w, i, C_WRITE, 0);
+        cmd(w, i, C_WRITE, 0, 3);
         ARG_LIT(w, "LPUSH");
-        arg_key(w, ev, lg->tag, lg->taglen, 0, 0);
-        lk = w->argv[w->narg - 1];
-        lklen = w->argvlen[w->narg - 1];
+        lk = arg_key(w, ev, lg->tag, lg->taglen, 0, 0);
         arg_num(w, ev->vals[lg->of].num);
-        cmd(w, i, C_WRITE, 0);
+        cmd(w, i, C_WRITE, 0, 4);
         ARG_LIT(w, "LTRIM");
-        arg(w, lk, lklen);
+        arg(w, lk.p, lk.n);
         ARG_LIT(w, "0");
         arg(w, lg->last, lg->lastlen);
         if (rs->key_ttllen) {
-            cmd(w, i, C_WRITE, 0);
+            cmd(w, i, C_WRITE, 0, 3);
             ARG_LIT(w, "PEXPIRE");
-            arg(w, lk, lklen);
+            arg(w, lk.p, lk.n);
             arg(w, rs->key_ttl, rs->key_ttllen);
         }
     }
@@ -1190,7 +1227,7 @@ void rts_rstate_batch(struct rts_rstate_worker *w, const struct rts_event *evs, 
         n = w->max_batch; /* the caller's contract; the rest stays degraded */
     }
     w->evs = evs;
-    w->ncmd = w->narg = w->ntext = 0;
+    w->ncmd = w->nbuf = 0;
     for (size_t i = 0; i < w->max_batch; i++) {
         w->reads[i] = 0;
         w->bad[i] = 0;
@@ -1200,7 +1237,7 @@ void rts_rstate_batch(struct rts_rstate_worker *w, const struct rts_event *evs, 
         /* neither can happen (the decoder bounds keys, plan_bounds events):
          * refused rather than overrun */
         if (evs[i].key.n > rs->max_key || w->cap_cmd - w->ncmd < rs->cmds_ev ||
-            w->cap_arg - w->narg < rs->args_ev || w->cap_text - w->ntext < rs->text_ev) {
+            w->cap_buf - w->nbuf < rs->resp_ev) {
             w->bad[i] = 1;
             continue;
         }
@@ -1210,9 +1247,8 @@ void rts_rstate_batch(struct rts_rstate_worker *w, const struct rts_event *evs, 
         BUMP(w->st.refused, 1);
     } else {
         w->cmds.n = w->ncmd;
-        w->cmds.argc = w->argc;
-        w->cmds.argv = w->argv;
-        w->cmds.argvlen = w->argvlen;
+        w->cmds.resp = w->buf;
+        w->cmds.len = w->nbuf;
         w->cmds.on_reply = on_reply;
         w->cmds.arg = w;
         w->cmds.deadline_ns = now_ns + rs->timeout_ns;

@@ -67,13 +67,15 @@ struct rts_store_rows {
 /* A pipelined batch of raw commands, for a store that speaks them (redis):
  * the Redis window state (feature/rstate.h) sends its reads and writes so,
  * over the store's connection handling (deadline, reconnect, backoff, AUTH).
- * Replies are hiredis' own objects, handed over in order as they arrive. */
+ * The commands come formatted in the server's protocol (RESP arrays of bulk
+ * strings: the caller formats a batch in one pass into its own buffer, so
+ * nothing is allocated per command); replies are hiredis' own objects,
+ * handed over in order as they arrive. */
 struct redisReply;
 struct rts_store_cmds {
-    size_t n;               /* commands */
-    const uint32_t *argc;   /* n: arguments of each command, its name included */
-    const char **argv;      /* the arguments of every command, one command after another */
-    const size_t *argvlen;  /* their lengths (binary safe) */
+    size_t n;          /* commands in @resp */
+    const char *resp;  /* the n commands, RESP-formatted, one after another */
+    size_t len;        /* bytes of @resp */
     /* reply @i of the batch, valid during the call only; never NULL */
     void (*on_reply)(void *arg, size_t i, const struct redisReply *r);
     void *arg;

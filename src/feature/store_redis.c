@@ -24,6 +24,9 @@
  * max_backoff, reset by a success); meanwhile lookups fail at once with
  * RTS_ERR_UNAVAIL, and the lookup stage's circuit breaker stops calling.
  *
+ * exec (the Redis window state, feature/rstate.c) is the same round trip
+ * for a batch of the caller's commands, handed over already formatted.
+ *
  * A host name is resolved once at init: reconnecting never waits on DNS.
  *
  * The password (option or password_file) is sent with AUTH and never
@@ -605,7 +608,8 @@ static enum rts_store_status redis_lookup(void *ctx, void *conn, const struct rt
 }
 
 /* Raw commands for the Redis window state: the lookup's round trip with
- * the caller's commands; replies go to the caller as they are read. */
+ * the caller's commands (already in RESP: one append for the batch);
+ * replies go to the caller as they are read. */
 static enum rts_store_status redis_exec(void *ctx, void *conn, struct rts_store_cmds *c,
                                         struct rts_errbuf *eb)
 {
@@ -613,7 +617,6 @@ static enum rts_store_status redis_exec(void *ctx, void *conn, struct rts_store_
     struct redis_conn *rc = conn;
     uint64_t deadline = deadline_of(rts_now_ns(), c->deadline_ns, (uint64_t)s->timeout_us);
     enum rts_store_status st;
-    size_t a = 0;
     int nh;
 
     st = conn_ready(s, rc, deadline, 0, eb);
@@ -621,12 +624,8 @@ static enum rts_store_status redis_exec(void *ctx, void *conn, struct rts_store_
         return st;
     }
     nh = append_handshake(s, rc);
-    for (size_t i = 0; i < c->n; i++) {
-        if (redisAppendCommandArgv(rc->c, (int)c->argc[i], c->argv + a, c->argvlen + a) !=
-            REDIS_OK) {
-            return io_error(s, rc, "cannot send to", eb);
-        }
-        a += c->argc[i];
+    if (redisAppendFormattedCommand(rc->c, c->resp, c->len) != REDIS_OK) {
+        return io_error(s, rc, "cannot send to", eb);
     }
     st = flush_out(s, rc, deadline, c->n, eb);
     if (st == RTS_STORE_OK) {

@@ -660,7 +660,7 @@ TEST(config)
     if (c) {
         CHECK_INT(c->state.redis, 1);
         CHECK(c->state.prefix == NULL); /* rts:<pipeline>: */
-        CHECK_INT(c->state.timeout_us, 20000);
+        CHECK_INT(c->state.timeout_us, 100000);
         CHECK_INT(c->state.breaker.probe_calls, 3);
     }
     rts_pipeline_conf_free(c);
