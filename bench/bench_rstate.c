@@ -250,8 +250,8 @@ int main(void)
         return 1;
     }
     rts_pipeline_free(p);
-    printf("%d events, 2000 cards, demo aggregates (7: 4 windows, distinct, last-5, since_last)\n",
-           NEV);
+    printf("%d events, 2000 cards, the demo's 7 aggregates (3 rings, distinct, last 5, "
+           "since_last)\n", NEV);
     bench("local", 0, 64, NEV, &run);
     bench("redis", 1, 64, NEV, &run);
     bench("local", 0, 256, NEV, &run);
