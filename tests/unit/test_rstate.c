@@ -11,7 +11,8 @@
  * distinct agrees within 3 x 1.6% where the local count has the same window
  * (no value within one bucket of the edge), and Redis's count is within its
  * error of the exact bucketed count everywhere; late events are counted
- * alike; each batch is one round trip. Then the failure paths: a stopped
+ * alike; each batch is one round trip, and the project's code allocates
+ * nothing for it (hiredis does: its buffers and replies). Then the failure paths: a stopped
  * server (SIGSTOP) times a batch out near its deadline, a killed one fails
  * batches at once, the events are degraded with missing aggregates while
  * expressions still compute, the breaker opens, and closes again once the
@@ -35,6 +36,7 @@
 #include "feature/rstate.h"
 #include "source/gen.h"
 #include "test.h"
+#include "wrap_alloc.h"
 
 #define MS UINT64_C(1000000)
 #define PASSWORD "rs-pw-9"
@@ -381,6 +383,7 @@ TEST(local_and_redis_agree)
     struct rts_rstate_stats rst = {0};
     size_t nf, mismatch = 0, compared = 0, dense = 0, batches = 0, out_of_order = 0;
     size_t bad_redis = 0, present[32] = {0};
+    long allocs = 0;
     int *set_a = calloc(NEV, sizeof(int)), *set_b = calloc(NEV, sizeof(int));
     int64_t *newest = calloc(64, sizeof(int64_t));
     int d1h = -1;
@@ -406,10 +409,13 @@ TEST(local_and_redis_agree)
     }
     for (size_t at = 0; at < ev.n; at += BATCH) {
         size_t n = ev.n - at < BATCH ? ev.n - at : BATCH;
+        long a0;
         view_batch(pl, &el, &ev, at, n, evl);
         view_batch(pr, &er, &ev, at, n, evr);
         rts_pipeline_eval_batch(pl, &el, evl, n);
+        a0 = atomic_load(&wrap_allocs);
         rts_pipeline_eval_batch(pr, &er, evr, n);
+        allocs += atomic_load(&wrap_allocs) - a0; /* hiredis's own are not counted */
         batches++;
         for (size_t i = 0; i < n; i++) {
             const union rts_val *fl = el.rows[i].frame + pl->nfields;
@@ -457,6 +463,7 @@ TEST(local_and_redis_agree)
     }
     CHECK_INT(mismatch, 0);
     CHECK_INT(bad_redis, 0);
+    CHECK_INT(allocs, 0); /* the project's code allocates nothing per batch */
     for (size_t k = 0; k < nf; k++) {
         CHECK(present[k] > ev.n / 2); /* no feature compared as missing throughout */
     }
