@@ -1223,29 +1223,30 @@ void rts_rstate_batch(struct rts_rstate_worker *w, const struct rts_event *evs, 
     uint64_t t0, t1;
     uint64_t late = 0, degraded = 0;
 
-    if (n > w->max_batch) {
-        n = w->max_batch; /* the caller's contract; the rest stays degraded */
-    }
+    n = n < w->max_batch ? n : w->max_batch; /* the caller's contract (rts_rstate_fill) */
     w->evs = evs;
     w->ncmd = w->nbuf = 0;
-    for (size_t i = 0; i < w->max_batch; i++) {
+    for (size_t i = 0; i < n; i++) {
         w->reads[i] = 0;
         w->bad[i] = 0;
         w->late[i] = 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        /* neither can happen (the decoder bounds keys, plan_bounds events):
-         * refused rather than overrun */
-        if (evs[i].key.n > rs->max_key || w->cap_cmd - w->ncmd < rs->cmds_ev ||
-            w->cap_buf - w->nbuf < rs->resp_ev) {
-            w->bad[i] = 1;
-            continue;
-        }
-        build_event(w, i, &evs[i]);
+    if (n == 0) {
+        return;
     }
     if (!rts_breaker_allow(rs->breaker, now_ns)) {
-        BUMP(w->st.refused, 1);
+        BUMP(w->st.refused, 1); /* every event degraded, below */
     } else {
+        for (size_t i = 0; i < n; i++) {
+            /* neither can happen (the decoder bounds keys, plan_bounds
+             * events): degraded rather than overrun */
+            if (evs[i].key.n > rs->max_key || w->cap_cmd - w->ncmd < rs->cmds_ev ||
+                w->cap_buf - w->nbuf < rs->resp_ev) {
+                w->bad[i] = 1;
+                continue;
+            }
+            build_event(w, i, &evs[i]);
+        }
         w->cmds.n = w->ncmd;
         w->cmds.resp = w->buf;
         w->cmds.len = w->nbuf;
