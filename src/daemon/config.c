@@ -903,7 +903,8 @@ static enum rts_err parse_state(struct rts_pipeline_conf *c, const struct rts_co
                                                                          : s->breaker.max_open_ms;
     s->breaker.probe_calls = (uint32_t)bc.probes;
     if (s->redis && (bc.window_us < 1000 || bc.open_us < 1000 || bc.min_calls < 1 ||
-                     bc.probes < 1 || bc.max_open_us / 1000 > UINT32_MAX)) {
+                     bc.probes < 1 || bc.window_us / 1000 > UINT32_MAX ||
+                     bc.open_us / 1000 > UINT32_MAX || bc.max_open_us / 1000 > UINT32_MAX)) {
         return rts_conf_errf(eb, s->breaker_node ? s->breaker_node : n, "state.breaker",
                              "window and open_for >= 1ms, min_calls and probes >= 1");
     }
