@@ -134,6 +134,9 @@ enum rts_err rts_backfill(struct rts_pipeline_conf *conf, const char *in, const 
         }
         label_type = rts_field_value_type(rts_schema_field(conf->schema, (size_t)label_idx)->type);
     }
+    /* offline, in event-time order: the local state, never the live Redis
+     * state (its values are the same but distinct's HyperLogLog) */
+    memset(&conf->state, 0, sizeof(conf->state));
     p = rts_pipeline_new(conf, eb);
     if (!p) {
         return eb ? eb->code : RTS_ERR_INVAL;

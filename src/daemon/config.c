@@ -36,7 +36,7 @@ struct top_opts {
     const char *pipeline;
     const struct rts_conf_node *workers, *source, *event, *features, *rules, *fallback, *sink,
         *alerts, *dlq, *shadow, *limits, *latency_budget;
-    const struct rts_conf_node *stores, *model, *dedup, *checkpoint, *http;
+    const struct rts_conf_node *stores, *model, *dedup, *checkpoint, *http, *state;
 };
 
 static const struct rts_opt top_opts_table[] = {
@@ -69,6 +69,8 @@ static const struct rts_opt top_opts_table[] = {
     RTS_OPT_NODE("checkpoint", offsetof(struct top_opts, checkpoint), "checkpoints (not yet)"),
     RTS_OPT_NODE("http", offsetof(struct top_opts, http),
                  "HTTP control plane: metrics, health, status, admin API"),
+    RTS_OPT_NODE("state", offsetof(struct top_opts, state),
+                 "where windowed state lives: {type: local} (default) or {type: redis, ...}"),
     RTS_OPT_END,
 };
 
@@ -897,6 +899,36 @@ static enum rts_err parse_rules(struct rts_conf_full *cf, const struct rts_conf_
     return RTS_ERR_OK;
 }
 
+/* state: {type: local | redis, ...} (feature/rstate.h); the breaker keys
+ * are model.breaker's. */
+static enum rts_err parse_state(struct rts_pipeline_conf *c, const struct rts_conf_node *n,
+                                struct rts_errbuf *eb)
+{
+    struct rts_rstate_conf *s = &c->state;
+    struct rts_breaker_conf bc = {0};
+
+    if (rts_rstate_parse(n, "state", s, eb) ||
+        (s->redis &&
+         rts_opt_apply(breaker_opts_table, s->breaker_node, "state.breaker", NULL, &bc, eb))) {
+        return RTS_ERR_INVAL;
+    }
+    s->breaker.window_ms = (uint32_t)(bc.window_us / 1000);
+    s->breaker.min_calls = (uint32_t)bc.min_calls;
+    s->breaker.failure_ratio = bc.failure_ratio;
+    s->breaker.open_ms = (uint32_t)(bc.open_us / 1000);
+    s->breaker.max_open_ms = (uint32_t)(bc.max_open_us / 1000);
+    s->breaker.max_open_ms = s->breaker.max_open_ms < s->breaker.open_ms ? s->breaker.open_ms
+                                                                         : s->breaker.max_open_ms;
+    s->breaker.probe_calls = (uint32_t)bc.probes;
+    if (s->redis && (bc.window_us < 1000 || bc.open_us < 1000 || bc.min_calls < 1 ||
+                     bc.probes < 1 || bc.window_us / 1000 > UINT32_MAX ||
+                     bc.open_us / 1000 > UINT32_MAX || bc.max_open_us / 1000 > UINT32_MAX)) {
+        return rts_conf_errf(eb, s->breaker_node ? s->breaker_node : n, "state.breaker",
+                             "window and open_for >= 1ms, min_calls and probes >= 1");
+    }
+    return RTS_ERR_OK;
+}
+
 static enum rts_err parse_workers(struct rts_pipeline_conf *c, const struct rts_conf_node *n,
                                   struct rts_errbuf *eb)
 {
@@ -967,7 +999,8 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
     c->name = t.pipeline;
     if (parse_workers(c, t.workers, eb) || parse_source(c, t.source, eb) ||
         parse_event(cf, t.event, eb) || parse_stores(cf, t.stores, eb) ||
-        parse_features(cf, t.features, eb) || parse_rules(cf, t.rules, eb)) {
+        parse_features(cf, t.features, eb) || parse_rules(cf, t.rules, eb) ||
+        parse_state(c, t.state, eb)) {
         goto fail;
     }
     if (t.http && rts_opt_apply(http_opts_table, t.http, "http", NULL, &c->http, eb)) {
@@ -1133,6 +1166,11 @@ enum rts_err rts_pipeline_conf_doc(struct rts_buf *out)
         snprintf(title, sizeof(title), "store type: %s", rts_stores[i]->name);
         rc |= doc_section(out, title, rts_stores[i]->description, rts_stores[i]->opts);
     }
+    rc |= doc_section(out, "state",
+                      "Where the windowed state of the aggregates lives (docs/FEATURES.md, "
+                      "\"Redis window state\"). With type redis the section also takes the "
+                      "connection keys of store type redis but timeout, which is the state's.",
+                      rts_rstate_opts);
     rc |= doc_section(out, "rules[]", "Evaluated in order; the first match decides.",
                       rule_opts_table);
     rc |= doc_section(out, "model", "The model that gives the score (docs/MODELS.md).",

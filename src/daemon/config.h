@@ -19,6 +19,7 @@
 #include "event/schema.h"
 #include "feature/engine.h"
 #include "feature/lookup.h"
+#include "feature/rstate.h"
 #include "sink/sink.h"
 #include "source/source.h"
 
@@ -109,6 +110,7 @@ struct rts_pipeline_conf {
     struct rts_conf_expr alerts_when;
     struct rts_limits limits;
     int64_t budget_us[RTS_STAGE__COUNT]; /* 0 = no budget */
+    struct rts_rstate_conf state;        /* state: local (zeroed) or redis */
 };
 
 /* Parse and check the YAML @text named @file. Returns NULL with @eb filled

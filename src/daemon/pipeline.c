@@ -264,6 +264,13 @@ struct rts_pipeline *rts_pipeline_new(struct rts_pipeline_conf *conf, struct rts
             goto fail;
         }
     }
+    if (conf->state.redis) {
+        p->rstate = rts_rstate_new(conf->schema, conf->features, conf->nfeatures, &conf->state,
+                                   conf->name, conf->limits.key_ttl_us / 1000, eb);
+        if (!p->rstate) {
+            goto fail;
+        }
+    }
     p->fallback = compile_at(p, &conf->fallback_score, 0, 0, eb);
     if (!p->fallback) {
         goto fail;
@@ -330,6 +337,7 @@ void rts_pipeline_free(struct rts_pipeline *p)
     rts_features_free(p->features);
     rts_model_ctx_free(p->model_ctx);
     rts_lookup_free(p->lookup);
+    rts_rstate_free(p->rstate);
     rts_bundle_free(p->bundle);
     rts_breaker_free(p->breaker);
     rts_pipeline_conf_free(p->conf);
@@ -343,7 +351,7 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
     const struct rts_field_spec *key =
         rts_schema_field(p->conf->schema, (size_t)rts_schema_role(p->conf->schema, RTS_ROLE_KEY));
     struct rts_feature_limits fl = {
-        .max_keys = max_keys ? max_keys : 1,
+        .max_keys = max_keys && !p->rstate ? max_keys : 1, /* redis: the table is unused */
         /* keys are stored inline: as long as the schema lets them be */
         .max_key_bytes = key->max_len && key->max_len < RTS_KEY_MAX_BYTES ? key->max_len
                                                                           : RTS_KEY_MAX_BYTES,
@@ -384,6 +392,10 @@ enum rts_err rts_eval_init(struct rts_eval *e, const struct rts_pipeline *p, uin
             return eb && eb->code ? eb->code : RTS_ERR_NOMEM;
         }
     }
+    if (p->rstate && !(e->sw = rts_rstate_worker_new(p->rstate, e->batch_max, eb))) {
+        rts_eval_fini(e);
+        return eb && eb->code ? eb->code : RTS_ERR_NOMEM;
+    }
     return RTS_ERR_OK;
 }
 
@@ -391,6 +403,7 @@ void rts_eval_fini(struct rts_eval *e)
 {
     rts_feature_worker_free(e->fw);
     rts_lookup_worker_free(e->lw);
+    rts_rstate_worker_free(e->sw);
     free(e->lout);
     free(e->degraded);
     free(e->rows);
@@ -531,13 +544,18 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
         e->lookup_ns = t1 - t;
         t = t1;
     }
+    if (e->sw) {
+        /* state: redis: every aggregate of the batch in one round trip, each
+         * event's from the state before it (rstate.h); expressions below */
+        rts_rstate_batch(e->sw, evs, n, t);
+    }
     for (size_t i = 0; i < n; i++) {
         struct rts_eval_row *r = &e->rows[i];
 
         /* the state of the next keys is fetched while this event is processed:
          * with millions of keys a lookup is a chain of cache misses, and three
          * events in flight overlap them */
-        for (size_t d = 1; d <= 3 && i + d < n && !e->no_prefetch; d++) {
+        for (size_t d = 1; d <= 3 && i + d < n && !e->no_prefetch && !e->sw; d++) {
             rts_features_prefetch(e->fw, evs[i + d].key_hash, 3 - (int)d);
         }
         memcpy(r->frame, evs[i].vals, p->nfields * sizeof(*r->frame));
@@ -547,7 +565,12 @@ void rts_pipeline_eval_batch(const struct rts_pipeline *p, struct rts_eval *e,
                             p->nfields);
             r->degraded = e->degraded[i];
         }
-        rts_features_process(p->features, e->fw, &evs[i], r->frame);
+        if (e->sw) {
+            r->degraded |= rts_rstate_fill(e->sw, i, r->frame, p->nfields) ? RTS_DEGRADED_STATE : 0;
+            rts_features_exprs(p->features, r->frame);
+        } else {
+            rts_features_process(p->features, e->fw, &evs[i], r->frame);
+        }
         t1 = rts_now_ns();
         r->features_ns = t1 - t;
         r->model = NULL;
@@ -685,7 +708,7 @@ size_t rts_pipeline_record_max(const struct rts_pipeline *p)
         n += strlen(p->feature_keys[i]) + 34; /* ,"name":<number> */
     }
     n += 12 + 33 * p->nprobs; /* ,"probs":[...] */
-    if (p->lookup) {
+    if (p->lookup || p->rstate) {
         n += 14 + rts_lookup_degraded_max(p->lookup); /* ,"degraded":[...] */
     }
     return n + reason;

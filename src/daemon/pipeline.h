@@ -40,6 +40,7 @@ struct rts_pipeline {
     struct rts_bundle *bundle;   /* NULL: the score is fallback.score */
     struct rts_model_ctx *model_ctx; /* for p->bundle (rts_eval's default live model) */
     struct rts_lookup *lookup;   /* stores and lookup features; NULL without */
+    struct rts_rstate *rstate;   /* state: redis: the aggregates' state; NULL = local */
     struct rts_breaker *breaker; /* with model.timeout: open = score by fallback */
     char **feature_keys;         /* "\"name\":" for emit_features, pre-escaped */
     double warmup_ms;            /* rts_pipeline_warm_up: how long, and the settled cost */
@@ -97,7 +98,8 @@ struct rts_eval_row {
     double shadow_score;  /* the candidate's score in shadow mode, else NaN */
     int shadow_rule;      /* the rule the shadow score would match */
     int as_shadow;        /* format the record as the candidate's: "path":"shadow" */
-    uint32_t degraded;    /* stores that did not answer this event's lookups (bit per store) */
+    uint32_t degraded;    /* stores that did not answer this event's lookups (bit per store),
+                             RTS_DEGRADED_STATE: the Redis state did not give its aggregates */
     double fallback_score; /* with e->with_fallback: what the fallback says, and */
     int fallback_rule;     /* the rule it would match (to compare the two) */
     uint64_t features_ns, rules_ns;
@@ -120,6 +122,7 @@ struct rts_eval {
     double *lout;                 /* looked-up values, batch_max x lookups */
     uint32_t *degraded;           /* per event: stores that did not answer */
     uint64_t lookup_ns;           /* the last batch's lookup stage */
+    struct rts_rstate_worker *sw; /* with p->rstate: this thread's Redis state connection */
     /* the models of the next batch (the daemon sets them from the registry's
      * view; by default the pipeline's own): live, and the candidate for keys
      * whose low 32 hash bits are below canary_cut, or for shadow scoring */

@@ -595,6 +595,16 @@ void rts_features_process(const struct rts_features *f, struct rts_feature_worke
     (void)is_new;
 }
 
+void rts_features_exprs(const struct rts_features *f, union rts_val *frame)
+{
+    union rts_val *out = frame + f->nfields;
+
+    for (size_t k = 0; k < f->norder; k++) {
+        size_t i = f->order[k];
+        out[i] = rts_expr_eval(f->f[i].expr, frame);
+    }
+}
+
 void rts_features_prefetch(const struct rts_feature_worker *w, uint64_t key_hash, int stage)
 {
     rts_state_prefetch(w->table, key_hash, stage);

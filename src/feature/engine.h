@@ -20,7 +20,9 @@
  * External features: a RTS_FEAT_LOOKUP feature is supplied per event by the
  * caller (the lookup stage, feature/lookup.h), which writes its slot before
  * rts_features_process(); the engine never writes it, and expressions that
- * name it read what the caller put there.
+ * name it read what the caller put there. With the Redis window state the
+ * aggregates are external too: the caller fills them and calls
+ * rts_features_exprs() instead of rts_features_process().
  */
 #ifndef RTS_FEATURE_ENGINE_H
 #define RTS_FEATURE_ENGINE_H
@@ -115,6 +117,12 @@ void rts_feature_worker_free(struct rts_feature_worker *w);
  * allocates. Thread: the worker that owns @w. */
 void rts_features_process(const struct rts_features *f, struct rts_feature_worker *w,
                           const struct rts_event *ev, union rts_val *frame);
+
+/* The expression features of a frame whose other features are filled
+ * (lookups, and aggregates computed elsewhere: the Redis window state,
+ * feature/rstate.h), in dependency order. Touches no state; never
+ * allocates. Thread: any. */
+void rts_features_exprs(const struct rts_features *f, union rts_val *frame);
 
 /* Prefetch the state of a key coming @stage + 1 events from now (stages 2,
  * 1, 0 for the events 1, 2 and 3 ahead): memory-level parallelism for a

@@ -449,9 +449,9 @@ void rts_lookup_defaults(const struct rts_lookup *l, double *row)
 
 size_t rts_lookup_degraded_max(const struct rts_lookup *l)
 {
-    size_t n = 3;
+    size_t n = 3 + 8; /* [] and ,"state" */
 
-    for (size_t s = 0; s < l->nst; s++) {
+    for (size_t s = 0; l && s < l->nst; s++) {
         n += 6 * strlen(l->st[s].def->name) + 3;
     }
     return n;
@@ -465,10 +465,10 @@ size_t rts_lookup_degraded_json(const struct rts_lookup *l, uint32_t mask, char 
         return 0;
     }
     buf[o++] = '[';
-    for (size_t s = 0; s < l->nst; s++) {
-        const char *name = l->st[s].def->name;
+    for (size_t s = 0; s < (l ? l->nst : 0) + 1; s++) {
+        const char *name = l && s < l->nst ? l->st[s].def->name : "state";
         size_t w;
-        if (!(mask & (1u << s))) {
+        if (!(mask & (l && s < l->nst ? 1u << s : RTS_DEGRADED_STATE))) {
             continue;
         }
         if (o > 1 && o < cap) {

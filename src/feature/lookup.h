@@ -50,7 +50,8 @@
 #include "feature/store.h"
 #include "guard/breaker.h"
 
-#define RTS_LOOKUP_MAX_STORES 32     /* bits of a degraded mask */
+#define RTS_LOOKUP_MAX_STORES 31     /* bits of a degraded mask, but the state's */
+#define RTS_DEGRADED_STATE (1u << 31) /* the Redis window state did not answer (rstate.h) */
 #define RTS_LOOKUP_MAX_BATCH 4096    /* events per rts_lookup_batch chunk */
 #define RTS_LOOKUP_CACHE_KEY_MAX 128 /* longer keys are not cached (always asked) */
 
@@ -119,8 +120,9 @@ void rts_lookup_batch(struct rts_lookup_worker *w, const struct rts_event *evs, 
                       uint64_t now_ns, uint64_t deadline_ns, double *out, uint32_t *degraded);
 
 /* The stores of degraded mask @mask as a JSON array, e.g.
- * ["profiles","merchants"] (empty mask: []), into @buf; returns its length
- * (no NUL counted; one is written when it fits). @cap >=
+ * ["profiles","merchants"] (empty mask: []), and "state" last for
+ * RTS_DEGRADED_STATE, into @buf; returns its length (no NUL counted; one is
+ * written when it fits). @l may be NULL (no stores). @cap >=
  * rts_lookup_degraded_max(l) always suffices. Never allocates. Any thread. */
 size_t rts_lookup_degraded_json(const struct rts_lookup *l, uint32_t mask, char *buf, size_t cap);
 size_t rts_lookup_degraded_max(const struct rts_lookup *l);

@@ -66,8 +66,6 @@ enum rts_err rts_store_parse(const struct rts_conf_node *node, const char *path,
     const char *own[MAX_KEYS + 1], *shared[MAX_KEYS + 1];
     const struct rts_conf_node *t;
     const char *type;
-    enum rts_err rc = RTS_ERR_OK;
-    void *ctx;
 
     if (!node || node->kind != RTS_CONF_MAP) {
         return rts_conf_errf(eb, node, path, "expected a mapping like {type: redis, addr: "
@@ -89,12 +87,21 @@ enum rts_err rts_store_parse(const struct rts_conf_node *node, const char *path,
     if (rts_opt_apply(rts_store_common_opts, node, path, own, common, eb)) {
         return RTS_ERR_INVAL;
     }
-    ctx = rts_opt_ctx_new((*ops)->opts, (*ops)->ctx_size, node, path, shared, eb);
+    return rts_store_check_opts(*ops, node, path, shared, eb);
+}
+
+enum rts_err rts_store_check_opts(const struct rts_store_ops *ops, const struct rts_conf_node *node,
+                                  const char *path, const char *const *ignore,
+                                  struct rts_errbuf *eb)
+{
+    void *ctx = rts_opt_ctx_new(ops->opts, ops->ctx_size, node, path, ignore, eb);
+    enum rts_err rc = RTS_ERR_OK;
+
     if (!ctx) {
         return RTS_ERR_INVAL;
     }
-    if ((*ops)->check) {
-        rc = (*ops)->check(ctx, node, path, eb);
+    if (ops->check) {
+        rc = ops->check(ctx, node, path, eb);
     }
     free(ctx);
     return rc;
@@ -113,6 +120,16 @@ struct rts_store *rts_store_open(const struct rts_store_ops *ops, const struct r
                                  struct rts_errbuf *eb)
 {
     const char *shared[MAX_KEYS + 1];
+
+    opt_names(rts_store_common_opts, shared);
+    return rts_store_open_with(ops, node, path, env, shared, eb);
+}
+
+struct rts_store *rts_store_open_with(const struct rts_store_ops *ops,
+                                      const struct rts_conf_node *node, const char *path,
+                                      const struct rts_store_env *env, const char *const *ignore,
+                                      struct rts_errbuf *eb)
+{
     struct rts_store *s = calloc(1, sizeof(*s));
 
     if (!s) {
@@ -124,8 +141,7 @@ struct rts_store *rts_store_open(const struct rts_store_ops *ops, const struct r
     if (s->env.updated_field && !*s->env.updated_field) {
         s->env.updated_field = NULL;
     }
-    opt_names(rts_store_common_opts, shared);
-    s->ctx = rts_opt_ctx_new(ops->opts, ops->ctx_size, node, path, shared, eb);
+    s->ctx = rts_opt_ctx_new(ops->opts, ops->ctx_size, node, path, ignore, eb);
     if (!s->ctx) {
         free(s);
         return NULL;
@@ -205,6 +221,18 @@ enum rts_err rts_store_write(struct rts_store *s, void *conn, const struct rts_s
 enum rts_err rts_store_reload(struct rts_store *s, struct rts_errbuf *eb)
 {
     return s->ops->reload ? s->ops->reload(s->ctx, eb) : RTS_ERR_OK;
+}
+
+enum rts_store_status rts_store_exec(struct rts_store *s, void *conn, struct rts_store_cmds *c,
+                                     struct rts_errbuf *eb)
+{
+    c->done = 0;
+    if (!s->ops->exec) {
+        rts_errf(eb, RTS_ERR_INVAL, 0, 0, "store %s: a %s store takes no commands", s->env.name,
+                 s->ops->name);
+        return RTS_STORE_ERROR;
+    }
+    return c->n ? s->ops->exec(s->ctx, conn, c, eb) : RTS_STORE_OK;
 }
 
 void rts_store_tick(struct rts_store *s, uint64_t now_ns)

@@ -64,6 +64,25 @@ struct rts_store_rows {
     uint64_t deadline_ns;        /* rts_now_ns() time to give up at; 0 = 30 s from the call */
 };
 
+/* A pipelined batch of raw commands, for a store that speaks them (redis):
+ * the Redis window state (feature/rstate.h) sends its reads and writes so,
+ * over the store's connection handling (deadline, reconnect, backoff, AUTH).
+ * The commands come formatted in the server's protocol (RESP arrays of bulk
+ * strings: the caller formats a batch in one pass into its own buffer, so
+ * nothing is allocated per command); replies are hiredis' own objects,
+ * handed over in order as they arrive. */
+struct redisReply;
+struct rts_store_cmds {
+    size_t n;          /* commands in @resp */
+    const char *resp;  /* the n commands, RESP-formatted, one after another */
+    size_t len;        /* bytes of @resp */
+    /* reply @i of the batch, valid during the call only; never NULL */
+    void (*on_reply)(void *arg, size_t i, const struct redisReply *r);
+    void *arg;
+    uint64_t deadline_ns; /* rts_now_ns() time to give up at; 0 = the store's own timeout */
+    size_t done;          /* out: replies handed to on_reply (all n on RTS_STORE_OK) */
+};
+
 struct rts_store_ops {
     const char *name;        /* "redis", "file" */
     const char *description; /* one line for docs/CONFIG.md */
@@ -87,6 +106,11 @@ struct rts_store_ops {
     /* Optional (NULL: the store is read-only). Thread: the owner of @conn. */
     enum rts_err (*write)(void *ctx, void *conn, const struct rts_store_rows *r,
                           struct rts_errbuf *eb);
+    /* Optional (NULL: the store takes no raw commands): send @c's commands in
+     * one pipelined round trip and hand each reply to c->on_reply, in order,
+     * until c->deadline_ns. Thread: the owner of @conn. */
+    enum rts_store_status (*exec)(void *ctx, void *conn, struct rts_store_cmds *c,
+                                  struct rts_errbuf *eb);
     /* Optional: rebuild from the source now (file store). Any one thread at
      * a time; concurrent lookups go on. */
     enum rts_err (*reload)(void *ctx, struct rts_errbuf *eb);
@@ -136,6 +160,20 @@ struct rts_store *rts_store_open(const struct rts_store_ops *ops, const struct r
                                  struct rts_errbuf *eb) __attribute__((warn_unused_result));
 void rts_store_close(struct rts_store *s); /* NULL is a no-op; no connection may remain */
 
+/* For a mapping that holds a store's options among keys of its own (the
+ * `state:` section): rts_store_check_opts applies and checks @ops' options
+ * of @node, skipping the keys in @ignore (NULL-terminated; they are the
+ * caller's), without side effects; rts_store_open_with opens a store from
+ * such a mapping. rts_store_parse and rts_store_open are these with the
+ * common store keys as @ignore. Thread: start-up. */
+enum rts_err rts_store_check_opts(const struct rts_store_ops *ops, const struct rts_conf_node *node,
+                                  const char *path, const char *const *ignore,
+                                  struct rts_errbuf *eb);
+struct rts_store *rts_store_open_with(const struct rts_store_ops *ops,
+                                      const struct rts_conf_node *node, const char *path,
+                                      const struct rts_store_env *env, const char *const *ignore,
+                                      struct rts_errbuf *eb) __attribute__((warn_unused_result));
+
 /* A connection for the calling worker (NULL with @eb filled). It belongs to
  * one thread at a time. */
 void *rts_store_conn_new(struct rts_store *s, struct rts_errbuf *eb)
@@ -151,6 +189,9 @@ enum rts_store_status rts_store_lookup(struct rts_store *s, void *conn,
 enum rts_err rts_store_write(struct rts_store *s, void *conn, const struct rts_store_rows *r,
                              struct rts_errbuf *eb); /* RTS_ERR_INVAL when read-only */
 enum rts_err rts_store_reload(struct rts_store *s, struct rts_errbuf *eb); /* OK if no reload */
+/* RTS_STORE_ERROR (INVAL) when the type takes no raw commands. */
+enum rts_store_status rts_store_exec(struct rts_store *s, void *conn, struct rts_store_cmds *c,
+                                     struct rts_errbuf *eb);
 void rts_store_tick(struct rts_store *s, uint64_t now_ns);
 const struct rts_store_ops *rts_store_ops_of(const struct rts_store *s);
 const char *rts_store_label(const struct rts_store *s);

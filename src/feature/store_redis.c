@@ -24,6 +24,9 @@
  * max_backoff, reset by a success); meanwhile lookups fail at once with
  * RTS_ERR_UNAVAIL, and the lookup stage's circuit breaker stops calling.
  *
+ * exec (the Redis window state, feature/rstate.c) is the same round trip
+ * for a batch of the caller's commands, handed over already formatted.
+ *
  * A host name is resolved once at init: reconnecting never waits on DNS.
  *
  * The password (option or password_file) is sent with AUTH and never
@@ -604,6 +607,47 @@ static enum rts_store_status redis_lookup(void *ctx, void *conn, const struct rt
     return st;
 }
 
+/* Raw commands for the Redis window state: the lookup's round trip with
+ * the caller's commands (already in RESP: one append for the batch);
+ * replies go to the caller as they are read. */
+static enum rts_store_status redis_exec(void *ctx, void *conn, struct rts_store_cmds *c,
+                                        struct rts_errbuf *eb)
+{
+    struct redis_store *s = ctx;
+    struct redis_conn *rc = conn;
+    uint64_t deadline = deadline_of(rts_now_ns(), c->deadline_ns, (uint64_t)s->timeout_us);
+    enum rts_store_status st;
+    int nh;
+
+    st = conn_ready(s, rc, deadline, 0, eb);
+    if (st != RTS_STORE_OK) {
+        return st;
+    }
+    nh = append_handshake(s, rc);
+    if (redisAppendFormattedCommand(rc->c, c->resp, c->len) != REDIS_OK) {
+        return io_error(s, rc, "cannot send to", eb);
+    }
+    st = flush_out(s, rc, deadline, c->n, eb);
+    if (st == RTS_STORE_OK) {
+        st = read_handshake(s, rc, nh, deadline, eb);
+    }
+    for (size_t i = 0; i < c->n && st == RTS_STORE_OK; i++) {
+        redisReply *r = NULL;
+        switch (next_reply(rc->c, deadline, &r)) {
+        case GOT_REPLY:
+            c->on_reply(c->arg, i, r);
+            freeReplyObject(r);
+            c->done = i + 1;
+            break;
+        case TIMED_OUT:
+            return timed_out(s, rc, "reading from", i, c->n, eb);
+        default:
+            return io_error(s, rc, "lost the connection to", eb);
+        }
+    }
+    return st;
+}
+
 /* One pipelined round of HSETs; *lost is set when the connection broke
  * (the caller may retry: HSET is idempotent). */
 static enum rts_err write_once(struct redis_store *s, struct redis_conn *rc,
@@ -721,5 +765,6 @@ const struct rts_store_ops rts_store_redis = {
     .conn_fini = redis_conn_fini,
     .lookup = redis_lookup,
     .write = redis_write,
+    .exec = redis_exec,
     .label = redis_label,
 };

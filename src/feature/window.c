@@ -365,3 +365,36 @@ void rts_win_query(const struct rts_win_spec *w, const void *st, int64_t ts_ms,
     out->min = l.min ? min2(min2(x.lo[0], x.lo[1]), min2(x.lo[2], x.lo[3])) : NAN;
     out->max = l.max ? max2(max2(x.hi[0], x.hi[1]), max2(x.hi[2], x.hi[3])) : NAN;
 }
+
+void rts_win_load_init(const struct rts_win_spec *w, void *st, int64_t newest)
+{
+    struct win_mut l;
+
+    win_mut(w, st, &l);
+    clear_slots(&l, 0, w->nbuckets);
+    *(int64_t *)st = newest;
+    l.count[slot_of(newest, w->nbuckets)] = 1;
+}
+
+void rts_win_load_bucket(const struct rts_win_spec *w, void *st, int64_t ord, uint32_t count,
+                         double sum, double min, double max)
+{
+    struct win_mut l;
+    int64_t newest = *(const int64_t *)st;
+    uint32_t s = slot_of(ord, w->nbuckets);
+
+    if (ord > newest || (uint64_t)newest - (uint64_t)ord >= w->nbuckets) {
+        return;
+    }
+    win_mut(w, st, &l);
+    l.count[s] = count;
+    if (l.sum) {
+        l.sum[s] = sum;
+    }
+    if (l.min) {
+        l.min[s] = min;
+    }
+    if (l.max) {
+        l.max[s] = max;
+    }
+}

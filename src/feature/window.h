@@ -98,4 +98,17 @@ int rts_win_add(const struct rts_win_spec *w, void *st, int64_t ts_ms, double v)
 void rts_win_query(const struct rts_win_spec *w, const void *st, int64_t ts_ms,
                    struct rts_win_agg *out);
 
+/* A ring rebuilt from buckets kept elsewhere (the Redis window state,
+ * feature/rstate.h), so that rts_win_query() answers over them with this
+ * file's rules and summation order. rts_win_load_init() makes @st the ring
+ * whose newest ordinal is @newest with every slot empty but the newest one,
+ * which reads as non-empty (one event, no value) until loaded: the query's
+ * test for an empty window reads that slot, and a query at a time before
+ * @newest's bucket never reads it. rts_win_load_bucket() sets the slot of
+ * ordinal @ord (newest - n < ord <= newest; others are ignored) to @count
+ * events of sum @sum, min @min and max @max (kept as the spec says). */
+void rts_win_load_init(const struct rts_win_spec *w, void *st, int64_t newest);
+void rts_win_load_bucket(const struct rts_win_spec *w, void *st, int64_t ord, uint32_t count,
+                         double sum, double min, double max);
+
 #endif /* RTS_FEATURE_WINDOW_H */
