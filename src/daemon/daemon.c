@@ -15,10 +15,13 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -917,11 +920,14 @@ struct model_load {
 static void *model_load_main(void *arg)
 {
     struct model_load *ml = arg;
-    struct sched_param sp = {0};
 
-    /* parsing and warming a model up take tens of milliseconds of CPU: only
-     * what the workers and the source leave idle */
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    /* parsing and warming a model up take tens of milliseconds of CPU: at
+     * the lowest priority, so it takes what the workers and the source leave
+     * (nice 19 rather than the idle class: a saturated machine must still
+     * finish a deployment, slowly, rather than never) */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0) {
+        rts_log(RTS_LOG_DEBUG, "model load at normal priority", "error=%d", errno);
+    }
     ml->rc = ml->dir ? rts_registry_load(ml->reg, ml->dir, ml->eb)
                      : rts_registry_load_version(ml->reg, ml->version, ml->eb);
     return NULL;
@@ -1584,12 +1590,27 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
         }
     }
     fprintf(out, "%s\n", d->dlq.ops || s.dlq == 0 ? "" : " (no dlq sink: counted only)");
-    fprintf(out, "  state      %llu keys, %zu bytes per key, %.1f MiB in use; evicted %llu, "
-                 "expired %llu, late events %llu\n",
-            (unsigned long long)s.state.keys, s.state.key_bytes,
-            (double)s.state.bytes_committed / (1024.0 * 1024.0),
-            (unsigned long long)s.state.evicted, (unsigned long long)s.state.expired,
-            (unsigned long long)s.state.late);
+    if (d->p->rstate) {
+        struct rts_rstate_stats rs = {0};
+        for (int i = 0; i < d->nworkers; i++) {
+            rts_rstate_worker_stats_add(d->w[i].ev.sw, &rs);
+        }
+        fprintf(out,
+                "  state      %s: %llu round trips, %llu errors, %llu timeouts, %llu refused by "
+                "the open circuit, %llu events degraded, late events %llu\n",
+                rts_rstate_label(d->p->rstate), (unsigned long long)rs.batches,
+                (unsigned long long)rs.errors, (unsigned long long)rs.timeouts,
+                (unsigned long long)rs.refused, (unsigned long long)rs.degraded,
+                (unsigned long long)rs.late);
+    } else {
+        fprintf(out,
+                "  state      %llu keys, %zu bytes per key, %.1f MiB in use; evicted %llu, "
+                "expired %llu, late events %llu\n",
+                (unsigned long long)s.state.keys, s.state.key_bytes,
+                (double)s.state.bytes_committed / (1024.0 * 1024.0),
+                (unsigned long long)s.state.evicted, (unsigned long long)s.state.expired,
+                (unsigned long long)s.state.late);
+    }
     if (s.state.sketches_in_use || s.state.sketches_exhausted) {
         fprintf(out, "  sketches   %llu dense HyperLogLog sketches in use, pool exhausted %llu times\n",
                 (unsigned long long)s.state.sketches_in_use,

@@ -102,8 +102,8 @@ size_t rts_daemon_lag(const struct rts_daemon *d, struct rts_lag *out, size_t ma
 /* The model slots (admin API); NULL without a model. */
 struct rts_registry *rts_daemon_registry(const struct rts_daemon *d);
 /* Load the bundle in @dir (or, with @dir NULL, registry version @version)
- * into the candidate slot like rts_registry_load, on a thread of the idle
- * scheduling class so that parsing and warm-up take no CPU from the
+ * into the candidate slot like rts_registry_load, on a thread at the lowest
+ * priority (nice 19) so that parsing and warm-up take little CPU from the
  * pipeline. Blocks until done. Thread: any control thread. */
 enum rts_err rts_daemon_load_model(struct rts_daemon *d, const char *dir, long version,
                                    struct rts_errbuf *eb);

@@ -170,7 +170,7 @@ static void circuits(struct rts_prom *pm, const struct rts_pipeline *p)
 {
     size_t ns = p->lookup ? rts_lookup_nstores(p->lookup) : 0;
 
-    if (!p->breaker && !ns) {
+    if (!p->breaker && !ns && !p->rstate) {
         return;
     }
     rts_prom_family(pm, "rtscore_circuit_state", RTS_PROM_GAUGE,
@@ -178,6 +178,10 @@ static void circuits(struct rts_prom *pm, const struct rts_pipeline *p)
     if (p->breaker) {
         rts_prom_sample(pm, (const struct rts_prom_label[]){{"dependency", "model"}}, 1,
                         breaker_gauge(p->breaker));
+    }
+    if (p->rstate) {
+        rts_prom_sample(pm, (const struct rts_prom_label[]){{"dependency", "state"}}, 1,
+                        breaker_gauge(rts_rstate_breaker(p->rstate)));
     }
     for (size_t i = 0; i < ns; i++) {
         char dep[96];
