@@ -15,7 +15,11 @@
 #    "degraded";
 #  - no event is lost or stuck: every generated event is scored or in the
 #    DLQ, once, and the run drains and exits 0 on SIGTERM.
-# Phases are told apart by the score file's size when each one began.
+# Phases are told apart by the score file's size when each one began. Timing
+# bounds are generous (two shared cores, sanitizers): latency_budget.total is
+# 100 ms, and a healthy phase may have some records degraded by 2 ms timeouts
+# (at most half; every other record must carry exactly the store's values).
+# KEEP=DIR copies the work folder (yaml, records, log, scrapes) there.
 . "$(dirname "$0")/lib/common.sh"
 
 for tool in redis-server redis-cli curl; do
