@@ -16,9 +16,12 @@
 #  - no event is lost or stuck: every generated event is scored or in the
 #    DLQ, once, and the run drains and exits 0 on SIGTERM.
 # Phases are told apart by the score file's size when each one began. Timing
-# bounds are generous (two shared cores, sanitizers): latency_budget.total is
-# 100 ms, and a healthy phase may have some records degraded by 2 ms timeouts
-# (at most half; every other record must carry exactly the store's values).
+# bounds are generous - two shared cores, sanitizers, other tests running:
+# latency_budget.total is 300 ms (p99 is a few ms on a quiet machine, and
+# was 130 ms once under `make test`; a lookup that waited on the hung server
+# would hold events for seconds), and a healthy phase may have some records
+# degraded by 2 ms timeouts (at most half; every other record must carry
+# exactly the store's values).
 # KEEP=DIR copies the work folder (yaml, records, log, scrapes) there.
 . "$(dirname "$0")/lib/common.sh"
 
@@ -30,7 +33,7 @@ free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0))
 RPORT=$(free_port)
 HPORT=$(free_port)
 RATE=2000                # events/s offered
-BUDGET_MS=100            # latency_budget.total: generous, two shared cores
+BUDGET_MS=300            # latency_budget.total: generous (see above)
 CSV=$SRC/examples/fraud/profiles.csv
 url=http://127.0.0.1:$HPORT
 rpid=
@@ -281,6 +284,9 @@ def q(v, p):
 outage = [r["latency_us"] for s in ("stop", "hung", "cont", "kill", "down", "restart")
           for r in segs[s]]
 every = [r["latency_us"] for s in names for r in segs[s]]
+healthy = [r["latency_us"] for s in ("healthy", "back1", "back2") for r in segs[s]]
+print(f"  latency, healthy phases: p50 {q(healthy, .5):.2f} ms, p99 {q(healthy, .99):.2f} ms, "
+      f"max {max(healthy) / 1000:.2f} ms")
 for what, v in (("outages", outage), ("whole run", every)):
     over = sum(1 for x in v if x > budget_ms * 1000)
     print(f"  latency, {what}: p50 {q(v, .5):.2f} ms, p99 {q(v, .99):.2f} ms, "
