@@ -7,15 +7,10 @@
  * store. Each figure is the median of RUNS runs; the machine's cores are
  * printed first, since the server shares them with the benchmark.
  */
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -24,62 +19,13 @@
 #include "feature/store.h"
 
 #include "bench.h"
+#include "bench_redis.h"
 
 #define RUNS 5
 #define NKEYS 100000
 #define BATCH 64
 
-static pid_t server = -1;
-static char tmpdir[64];
-
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p = -1;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        p = ntohs(a.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return p;
-}
-
-static int start_server(int port)
-{
-    char ps[16];
-
-    snprintf(ps, sizeof(ps), "%d", port);
-    server = fork();
-    if (server == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", tmpdir, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 1000; i++) {
-        struct sockaddr_in a;
-        int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-        memset(&a, 0, sizeof(a));
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons((uint16_t)port);
-        ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-        close(fd);
-        if (ok) {
-            return 0;
-        }
-        usleep(10000);
-    }
-    return -1;
-}
+static struct bench_redis server;
 
 static char keys[NKEYS][24];
 static struct rts_str kstr[NKEYS];
@@ -217,27 +163,19 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     printf("machine: %ld online cores (redis-server runs beside the benchmark)\n",
            sysconf(_SC_NPROCESSORS_ONLN));
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/rts_bench_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        return 1;
-    }
-    for (int tries = 0; tries < 5 && server <= 0; tries++) {
-        port = free_port();
-        if (port > 0 && start_server(port) != 0) {
-            server = -1;
-        }
-    }
-    if (server <= 0) {
+    if (bench_redis_start(&server) != 0) {
         fprintf(stderr, "bench_lookup: cannot start redis-server\n");
+        bench_redis_stop(&server);
         return 1;
     }
+    port = server.port;
     for (int i = 0; i < NKEYS; i++) {
         kstr[i].n = (uint32_t)snprintf(keys[i], sizeof(keys[i]), "card:c-%d", i);
         kstr[i].p = keys[i];
     }
     /* the data: a CSV, loaded into redis with the store's bulk write and
      * served by the file store too */
-    snprintf(path, sizeof(path), "%s/p.csv", tmpdir);
+    snprintf(path, sizeof(path), "%s/p.csv", server.dir);
     f = fopen(path, "w");
     if (!f) {
         return 1;
@@ -301,13 +239,6 @@ out:
     rts_store_close(st);
     rts_conf_free(doc);
     rts_schema_free(schema);
-    if (server > 0) {
-        kill(server, SIGTERM);
-        waitpid(server, NULL, 0);
-    }
-    snprintf(path, sizeof(path), "rm -rf %s", tmpdir);
-    if (system(path) != 0) {
-        fprintf(stderr, "bench_lookup: could not remove %s\n", tmpdir);
-    }
+    bench_redis_stop(&server);
     return 0;
 }

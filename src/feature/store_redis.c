@@ -15,7 +15,9 @@
  * would let replies that trickle in stretch a batch to n timeouts). A
  * connect is started without waiting; one that has not completed by the
  * deadline stays in progress for the next batch, and fails after
- * connect_timeout. AUTH and SELECT are pipelined in front of the first
+ * connect_timeout; one that ran out connect_timeout while no batch waited on
+ * it (an open circuit calls nothing) failed then, and the next batch starts
+ * afresh once the backoff allows. AUTH and SELECT are pipelined in front of the first
  * batch of a connection, so they cost no extra round trip and are bounded
  * by the same deadline. A timed-out connection has replies in flight that
  * no one will read: it is closed and the next batch reconnects at once. Any
@@ -333,6 +335,13 @@ static enum rts_store_status conn_ready(const struct redis_store *s, struct redi
     int w, err = 0;
     socklen_t len = sizeof(err);
 
+    if (rc->c && rc->connecting && now >= rc->connect_deadline_ns) {
+        /* It ran out its connect_timeout while no call waited on it (the
+         * breaker was open): it failed back then. Failing this call for it
+         * would spend the breaker's probe on an attempt whose SYN the kernel
+         * resends only seconds later; start afresh once the backoff allows. */
+        conn_failed(s, rc, rc->connect_deadline_ns);
+    }
     if (!rc->c) {
         if (!force && now < rc->retry_at_ns) {
             rts_errf(eb, RTS_ERR_UNAVAIL, 0, 0,

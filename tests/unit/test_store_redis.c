@@ -7,7 +7,9 @@
  * calls) comes back from lookups, one round trip per batch; stale and
  * missing values take defaults and are counted; a wrong password fails
  * without the password in the message; a stopped server (SIGSTOP) makes a
- * batch time out without waiting much past the timeout; a killed server
+ * batch time out without waiting much past the timeout; a connect left in
+ * progress by a hung server does not fail the first call after it is back; a
+ * killed server
  * makes lookups fail at once, the breaker open and answers come from the
  * cache or the defaults; once the server is back, the breaker closes and
  * values return. Timing checks are generous bounds, not measurements.
@@ -16,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,6 +296,97 @@ out:
     rts_conf_free(doc);
 }
 
+/* Fill the stopped server's accept queue: connect until a connect is left
+ * unanswered (its SYN dropped, as by a hung server or a full backlog).
+ * Returns how many sockets are open in @fds. */
+static int fill_backlog(int *fds, int max)
+{
+    struct sockaddr_in a;
+    int n = 0;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    while (n < max) {
+        struct pollfd pfd;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            break;
+        }
+        fds[n++] = fd;
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            continue;
+        }
+        pfd.fd = fd;
+        pfd.events = POLLOUT;
+        pfd.revents = 0;
+        if (errno != EINPROGRESS || poll(&pfd, 1, 100) == 0) {
+            break; /* not answered within 100 ms: the queue is full */
+        }
+    }
+    return n;
+}
+
+/* A connect left in progress by a hung server, with no batch waiting on it
+ * past its connect_timeout (the lookup stage's circuit is open and calls
+ * nothing), failed back then: once the server answers again, the next call
+ * (the breaker's probe) connects afresh instead of failing on the stale
+ * attempt, whose SYN the kernel would only resend a second later. */
+TEST(stale_connect_is_not_the_next_calls_failure)
+{
+    struct rts_errbuf eb = {0};
+    char yaml[512];
+    struct rts_conf *doc;
+    struct rts_store *st;
+    void *conn;
+    struct rts_str k = {"card:s-3", 8};
+    const char *f[1] = {"a"};
+    double v = 0;
+    int64_t upd;
+    struct rts_store_query q = {1, &k, 1, f, &v, &upd, 0};
+    static int fds[8192];
+    int nfds;
+    enum rts_store_status r;
+
+    snprintf(yaml, sizeof(yaml),
+             "{type: redis, addr: \"127.0.0.1:%d\", password_file: %s/pw, timeout: 20ms, "
+             "connect_timeout: 50ms, backoff: 10ms, max_backoff: 50ms}",
+             port, tmpdir);
+    doc = rts_conf_parse("t", yaml, strlen(yaml), &eb);
+    st = doc ? open_store(doc, &eb) : NULL;
+    conn = st ? rts_store_conn_new(st, &eb) : NULL;
+    CHECK(conn != NULL);
+    if (!conn) {
+        goto out;
+    }
+    CHECK_INT(write_rows(st, conn, "s-", 10, rts_wall_ms(), &eb), RTS_ERR_OK);
+    CHECK_INT(rts_store_lookup(st, conn, &q, &eb), RTS_STORE_OK);
+    stop_server();
+    nfds = fill_backlog(fds, (int)(sizeof(fds) / sizeof(fds[0])));
+    /* the open connection: no answer, the call times out and closes it */
+    CHECK_INT(rts_store_lookup(st, conn, &q, &eb), RTS_STORE_TIMEOUT);
+    /* a new connect: its SYN is dropped, it is left in progress */
+    CHECK_INT(rts_store_lookup(st, conn, &q, &eb), RTS_STORE_TIMEOUT);
+    CHECK(strstr(eb.msg, "still connecting") != NULL);
+    /* the server is back; no call for longer than connect_timeout */
+    kill(server, SIGCONT);
+    for (int i = 0; i < nfds; i++) {
+        close(fds[i]);
+    }
+    usleep(150000);
+    r = rts_store_lookup(st, conn, &q, &eb);
+    CHECK_INT(r, RTS_STORE_OK);
+    if (r != RTS_STORE_OK) {
+        fprintf(stderr, "after the server came back: %s\n", eb.msg);
+    }
+    CHECK_NEAR(v, 3, 0);
+out:
+    rts_store_conn_free(st, conn);
+    rts_store_close(st);
+    rts_conf_free(doc);
+}
+
 /* The lookup stage through a kill and a restart of the server. */
 TEST(lookup_stage_kill_and_restart)
 {
@@ -467,6 +561,7 @@ int main(void)
     RUN(write_and_read);
     RUN(wrong_password);
     RUN(stopped_server_times_out);
+    RUN(stale_connect_is_not_the_next_calls_failure);
     RUN(lookup_stage_kill_and_restart);
     kill_server();
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
