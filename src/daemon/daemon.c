@@ -378,7 +378,8 @@ static void enqueue(struct rts_daemon *d, size_t size, uint64_t ingest_ns, uint6
     while (!(q = rts_ring_reserve(w->ring, need))) {
         /* backpressure: the worker is behind; hand over DLQ output and wait.
          * A source that can pause (Kafka) stops fetching meanwhile, and is
-         * still polled so that it keeps its group membership. */
+         * still polled so that it keeps its group membership (with max 0,
+         * which keeps the rest of the batch in hand valid). */
         outbuf_flush(d, &d->src_dlq);
         if (d->src_ops->pause && !d->src_paused) {
             d->src_ops->pause(d->src_ctx, 1);

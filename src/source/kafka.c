@@ -19,7 +19,9 @@
  * One poll() returns messages of one topic only, so label() (the topic of the
  * last poll's messages) is the label of every message of that poll; a
  * message of another topic waits in `pending` for the next poll. Messages
- * stay valid until the next poll(), which destroys them.
+ * stay valid until the next poll() with max > 0, which destroys them (a
+ * poll with max 0, made while the caller is still queueing the batch,
+ * leaves them alone).
  *
  * Threads: poll, pause, label, fini and the librdkafka callbacks (served by
  * rd_kafka_consumer_poll and rd_kafka_consumer_close) run on the source
@@ -776,7 +778,9 @@ static enum rts_src_status kafka_src_poll(void *ctx, struct rts_msg *msgs, size_
     const char *batch_topic = NULL;
 
     *n = 0;
-    release_kept(k);
+    if (max > 0) {
+        release_kept(k); /* a poll with max 0 serves the group: the batch stays valid */
+    }
     if (max > k->kept_cap) {
         rd_kafka_message_t **a = realloc(k->kept, max * sizeof(*a));
         if (!a) {
