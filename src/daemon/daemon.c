@@ -1212,6 +1212,7 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
     s->elapsed_s = d->t0_ns ? (double)(end - d->t0_ns) * 1e-9 : 0;
     s->in = LOAD(d->in);
     s->dlq = LOAD(d->dlq_n);
+    s->pauses = LOAD(d->pauses);
     for (int r = 0; r < RTS_DLQ__COUNT; r++) {
         s->dlq_by_reason[r] = LOAD(d->dlq_by_reason[r]);
     }
@@ -1502,6 +1503,10 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
         }
     }
     fprintf(out, "%s\n", d->dlq.ops || s.dlq == 0 ? "" : " (no dlq sink: counted only)");
+    if (s.pauses) {
+        fprintf(out, "  paused     the source %llu times: worker queues were full (backpressure)\n",
+                (unsigned long long)s.pauses);
+    }
     fprintf(out, "  state      %llu keys, %zu bytes per key, %.1f MiB in use; evicted %llu, "
                  "expired %llu, late events %llu\n",
             (unsigned long long)s.state.keys, s.state.key_bytes,
