@@ -58,7 +58,8 @@ static const struct {
      "                 (also: store get ... KEY..., store profiles; see rtscore store)"},
     {"demo", rts_cmd_demo, "demo     [--print-config]         the fraud pipeline on the embedded default"},
     {"dev-kafka", rts_cmd_dev_kafka,
-     "dev-kafka [--brokers N] [--partitions N] [--topics a,b]   a local Kafka (mock) for development"},
+     "dev-kafka [--brokers N] [--partitions N] [--topics a,b]   a local Kafka (mock) for development\n"
+     "                 stdin: down B | up B | rtt B MS | offsets GROUP TOPIC (see docs/KAFKA.md)"},
     {"help", rts_cmd_help, "help     [config | errors]        this text, the config reference, the error codes"},
     {"version", rts_cmd_version, "version"},
 };

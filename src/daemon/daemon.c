@@ -384,7 +384,8 @@ static void enqueue(struct rts_daemon *d, size_t size, uint64_t ingest_ns, uint6
     while (!(q = rts_ring_reserve(w->ring, need))) {
         /* backpressure: the worker is behind; hand over DLQ output and wait.
          * A source that can pause (Kafka) stops fetching meanwhile, and is
-         * still polled so that it keeps its group membership. */
+         * still polled so that it keeps its group membership (with max 0,
+         * which keeps the rest of the batch in hand valid). */
         outbuf_flush(d, &d->src_dlq);
         if (d->src_ops->pause && !d->src_paused) {
             d->src_ops->pause(d->src_ctx, 1);
@@ -1300,6 +1301,7 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
     s->elapsed_s = d->t0_ns ? (double)(end - d->t0_ns) * 1e-9 : 0;
     s->in = LOAD(d->in);
     s->dlq = LOAD(d->dlq_n);
+    s->pauses = LOAD(d->pauses);
     for (int r = 0; r < RTS_DLQ__COUNT; r++) {
         s->dlq_by_reason[r] = LOAD(d->dlq_by_reason[r]);
     }
@@ -1590,6 +1592,10 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
         }
     }
     fprintf(out, "%s\n", d->dlq.ops || s.dlq == 0 ? "" : " (no dlq sink: counted only)");
+    if (s.pauses) {
+        fprintf(out, "  paused     the source %llu times: worker queues were full (backpressure)\n",
+                (unsigned long long)s.pauses);
+    }
     if (d->p->rstate) {
         struct rts_rstate_stats rs = {0};
         for (int i = 0; i < d->nworkers; i++) {

@@ -84,6 +84,7 @@ struct rts_daemon_stats {
     struct rts_lookup_store_stats *lookup_store;  /* per store, or NULL */
     struct rts_feature_stats state;
     uint64_t queued;
+    uint64_t pauses; /* times a full queue paused the source (backpressure) */
     int workers;
 };
 

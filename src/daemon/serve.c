@@ -327,6 +327,11 @@ static void metrics(void *arg, const struct rts_http_req *req, struct rts_http_r
         snprintf(wid, sizeof(wid), "%d", i);
         rts_prom_sample_u64(&pm, (const struct rts_prom_label[]){{"worker", wid}}, 1, wi.keys);
     }
+    put_u64(&pm, "rtscore_source_events_total", "Events read from the source.", s.in,
+            RTS_PROM_COUNTER);
+    put_u64(&pm, "rtscore_source_pauses_total",
+            "Times full worker queues paused the source (backpressure).", s.pauses,
+            RTS_PROM_COUNTER);
     put_u64(&pm, "rtscore_keys_evicted_total", "Keys evicted at limits.max_keys.",
             s.state.evicted, RTS_PROM_COUNTER);
     put_u64(&pm, "rtscore_keys_expired_total", "Keys expired after limits.key_ttl.",

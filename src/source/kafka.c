@@ -19,7 +19,9 @@
  * One poll() returns messages of one topic only, so label() (the topic of the
  * last poll's messages) is the label of every message of that poll; a
  * message of another topic waits in `pending` for the next poll. Messages
- * stay valid until the next poll(), which destroys them.
+ * stay valid until the next poll() with max > 0, which destroys them (a
+ * poll with max 0, made while the caller is still queueing the batch,
+ * leaves them alone).
  *
  * Threads: poll, pause, label, fini and the librdkafka callbacks (served by
  * rd_kafka_consumer_poll and rd_kafka_consumer_close) run on the source
@@ -776,7 +778,9 @@ static enum rts_src_status kafka_src_poll(void *ctx, struct rts_msg *msgs, size_
     const char *batch_topic = NULL;
 
     *n = 0;
-    release_kept(k);
+    if (max > 0) {
+        release_kept(k); /* a poll with max 0 serves the group: the batch stays valid */
+    }
     if (max > k->kept_cap) {
         rd_kafka_message_t **a = realloc(k->kept, max * sizeof(*a));
         if (!a) {
@@ -931,6 +935,30 @@ static size_t kafka_src_lag(void *ctx, struct rts_lag *out, size_t max)
     return n;
 }
 
+/* One event of the close queue: what rd_kafka_consumer_poll would have
+ * handled through the callbacks. The queue also carries the messages that
+ * were fetched and never delivered: they are dropped (the next owner of the
+ * partition reads them from the committed offset). Serving this queue with
+ * rd_kafka_queue_poll_callback instead aborts the process on the first such
+ * message (librdkafka asserts that every op was handled). */
+static void close_event(struct kafka_src *k, rd_kafka_event_t *ev)
+{
+    switch (rd_kafka_event_type(ev)) {
+    case RD_KAFKA_EVENT_REBALANCE:
+        on_rebalance(k->rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), k);
+        break;
+    case RD_KAFKA_EVENT_OFFSET_COMMIT:
+        on_commit(k->rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), k);
+        break;
+    case RD_KAFKA_EVENT_ERROR:
+        on_error(k->rk, rd_kafka_event_error(ev), rd_kafka_event_error_string(ev), k);
+        break;
+    default:
+        break; /* fetched messages (RD_KAFKA_EVENT_FETCH) and the rest */
+    }
+    rd_kafka_event_destroy(ev);
+}
+
 /* Leave the group (the revoke callback commits) within KSRC_CLOSE_WAIT_MS;
  * rd_kafka_consumer_close() itself would wait for the coordinator forever. */
 static void close_consumer(struct kafka_src *k)
@@ -946,7 +974,10 @@ static void close_consumer(struct kafka_src *k)
         rd_kafka_error_destroy(error);
     }
     while (!error && !rd_kafka_consumer_closed(k->rk) && rts_now_ns() < end) {
-        rd_kafka_queue_poll_callback(q, 100);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        if (ev) {
+            close_event(k, ev);
+        }
     }
     closed = rd_kafka_consumer_closed(k->rk);
     rd_kafka_queue_destroy(q);

@@ -5,7 +5,9 @@
  * The core allocates ctx_size zeroed bytes, applies the option table to the
  * `source:` mapping (offsets are into ctx), then calls init. poll() is called
  * by the one source thread only; the messages it returns stay valid until the
- * next poll(). A source never drops a message silently: a message too large
+ * next poll() that may return messages (max > 0): a poll with max 0, made to
+ * keep a paused source alive while the batch is still being queued, leaves
+ * them valid. A source never drops a message silently: a message too large
  * to deliver whole is delivered truncated with `truncated` set, and the
  * pipeline dead-letters it as too_large.
  */
@@ -71,7 +73,8 @@ struct rts_source_ops {
     void (*hold)(void *ctx, uint64_t token, unsigned n);
     void (*release)(void *ctx, uint64_t token);
     /* Backpressure: while paused, poll() still serves the group protocol
-     * but returns no messages (max may be 0). Source thread only. */
+     * but returns no messages (max may be 0, which also keeps the last
+     * poll's messages valid). Source thread only. */
     void (*pause)(void *ctx, int paused);
     /* Lag of up to @max assigned partitions into @out; returns how many.
      * Any thread. */

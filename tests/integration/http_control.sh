@@ -22,7 +22,8 @@ sleep 1
 curl -sf "$url/metrics" -o m1.txt
 check "metrics: promtool check metrics" promtool check metrics < m1.txt
 for fam in events_total dlq_total stage_latency_seconds e2e_latency_seconds predictions_total \
-           score batch_size circuit_state queue_depth keys budget_exceeded_total model_info; do
+           score batch_size circuit_state queue_depth keys budget_exceeded_total model_info \
+           source_events_total source_pauses_total; do
   check "metrics: rtscore_$fam" grep -q "^# TYPE rtscore_$fam " m1.txt
 done
 check "metrics: content type" bash -c "curl -sI '$url/metrics' | grep -qi 'content-type: text/plain; version=0.0.4'"
