@@ -197,7 +197,7 @@ for row in csv.DictReader(open(csv_path)):
     prof[row["key"]] = row
 err = open("run.err").read()
 m = re.search(r"events\s+(\d+) in", err)
-o = re.search(r"outcomes\s+scored (\d+), dlq (\d+), shed (\d+)", err)
+o = re.search(r"outcomes\s+scored (\d+), dlq (\d+), duplicate \d+, shed (\d+)", err)
 if not m or not o:
     bad("no report in run.err")
     sys.exit(1)
