@@ -19,13 +19,13 @@
 #include "feature/store.h"
 
 #include "bench.h"
-#include "bench_redis.h"
+#include "../tests/lib/redis_server.h"
 
 #define RUNS 5
 #define NKEYS 100000
 #define BATCH 64
 
-static struct bench_redis server;
+static struct redis_server server;
 
 static char keys[NKEYS][24];
 static struct rts_str kstr[NKEYS];
@@ -163,9 +163,9 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     printf("machine: %ld online cores (redis-server runs beside the benchmark)\n",
            sysconf(_SC_NPROCESSORS_ONLN));
-    if (bench_redis_start(&server) != 0) {
+    if (redis_start(&server, NULL) != 0) {
         fprintf(stderr, "bench_lookup: cannot start redis-server\n");
-        bench_redis_stop(&server);
+        redis_stop(&server);
         return 1;
     }
     port = server.port;
@@ -239,6 +239,6 @@ out:
     rts_store_close(st);
     rts_conf_free(doc);
     rts_schema_free(schema);
-    bench_redis_stop(&server);
+    redis_stop(&server);
     return 0;
 }

@@ -25,65 +25,14 @@
 #include "daemon/pipeline.h"
 #include "source/gen.h"
 
+#include "../tests/lib/redis_server.h"
 #include "bench.h"
 
 #define RUNS 5
 #define NEV 32768
 #define MAXB 256
 
-static pid_t server = -1;
-static char tmpdir[64];
-static int port;
-
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p = -1;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        p = ntohs(a.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return p;
-}
-
-static int start_server(void)
-{
-    char ps[16];
-
-    snprintf(ps, sizeof(ps), "%d", port);
-    server = fork();
-    if (server == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", tmpdir, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 1000; i++) {
-        struct sockaddr_in a;
-        int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-        memset(&a, 0, sizeof(a));
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons((uint16_t)port);
-        ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-        close(fd);
-        if (ok) {
-            return 0;
-        }
-        usleep(10000);
-    }
-    return -1;
-}
+static struct redis_server server; /* the benchmark's own redis-server */
 
 static const char *yaml_head =
     "pipeline: bench\n"
@@ -121,7 +70,7 @@ static struct rts_pipeline *build(int redis, int run, struct rts_errbuf *eb)
         snprintf(yaml, sizeof(yaml),
                  "%sstate: {type: redis, addr: \"127.0.0.1:%d\", timeout: 5s, "
                  "prefix: \"b%d:\"}\n",
-                 yaml_head, port, run);
+                 yaml_head, server.port, run);
     } else {
         snprintf(yaml, sizeof(yaml), "%s", yaml_head);
     }
@@ -227,26 +176,16 @@ int main(void)
 {
     struct rts_errbuf eb = {0};
     struct rts_pipeline *p;
-    char cmd[128];
     int run = 0;
 
     signal(SIGPIPE, SIG_IGN);
     printf("machine: %ld online cores; redis-server runs on the same cores as the benchmark\n",
            sysconf(_SC_NPROCESSORS_ONLN));
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/rts_bench_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        return 1;
-    }
-    for (int tries = 0; tries < 5 && server <= 0; tries++) {
-        port = free_port();
-        if (port > 0 && start_server() != 0) {
-            server = -1;
-        }
-    }
-    p = build(0, 0, &eb);
-    if (server <= 0 || !p || make_events(p->conf->schema)) {
+    p = redis_start(&server, NULL) == 0 ? build(0, 0, &eb) : NULL;
+    if (!p || make_events(p->conf->schema)) {
         fprintf(stderr, "bench_rstate: cannot start redis-server or build the events: %s\n",
                 eb.msg);
+        redis_stop(&server);
         return 1;
     }
     rts_pipeline_free(p);
@@ -257,14 +196,7 @@ int main(void)
     bench("local", 0, 256, NEV, &run);
     bench("redis", 1, 256, NEV, &run);
     bench("redis", 1, 1, NEV / 16, &run);
-    if (server > 0) {
-        kill(server, SIGTERM);
-        waitpid(server, NULL, 0);
-    }
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "bench_rstate: could not remove %s\n", tmpdir);
-    }
+    redis_stop(&server);
     free(arena);
     return 0;
 }

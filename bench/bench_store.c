@@ -50,7 +50,7 @@
 #include "feature/store.h"
 
 #include "bench.h"
-#include "bench_redis.h"
+#include "../tests/lib/redis_server.h"
 
 #define RUNS 3
 #define WARM_S 2
@@ -68,7 +68,7 @@ static const char *cfg_desc[CFG__COUNT] = {
     "redis, no cache, one round trip per event (batch 1)",
 };
 
-static struct bench_redis server;
+static struct redis_server server;
 static int nworkers;
 /* The store's breaker in S, P and H: min_calls 500, not the default 20. At
  * these rates 20 calls take ~10 ms, and the first calls of a cold start
@@ -569,14 +569,14 @@ int main(int argc, char **argv)
            "redis-server\n",
            ncores, nworkers, nworkers > 1 ? "s" : "");
     load_average("at start");
-    if (bench_redis_start(&server) != 0) {
+    if (redis_start(&server, NULL) != 0) {
         fprintf(stderr, "bench_store: cannot start redis-server\n");
-        bench_redis_stop(&server);
+        redis_stop(&server);
         return 1;
     }
     loaded = load_profiles();
     if (loaded <= 0) {
-        bench_redis_stop(&server);
+        redis_stop(&server);
         return 1;
     }
     printf("redis-server on 127.0.0.1:%d: %ld card profiles (examples/fraud/profiles.csv); "
@@ -656,6 +656,6 @@ int main(int argc, char **argv)
            msat[CFG_PER_EVENT].lookups > 0 ? msat[CFG_BATCH].lookups / msat[CFG_PER_EVENT].lookups
                                            : 0.0);
     load_average("at end");
-    bench_redis_stop(&server);
+    redis_stop(&server);
     return 0;
 }

@@ -18,15 +18,10 @@
  * expressions still compute, the breaker opens, and closes again once the
  * server is back. Timing checks are generous bounds, not measurements.
  */
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -35,6 +30,7 @@
 #include "daemon/pipeline.h"
 #include "feature/rstate.h"
 #include "source/gen.h"
+#include "../lib/redis_server.h"
 #include "test.h"
 #include "wrap_alloc.h"
 
@@ -45,107 +41,8 @@
 #define DIST_W 3600000 /* the distinct window and its resolution (8 buckets) */
 #define DIST_R 450000
 
-static char tmpdir[64];
-static int port;
+static struct redis_server rs; /* the test's own redis-server */
 static size_t batches_run; /* by next_batch */
-static pid_t server = -1;
-
-/* ---- the server (as test_store_redis.c) ---- */
-
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p = -1;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        p = ntohs(a.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return p;
-}
-
-static int can_connect(void)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0) {
-        close(fd);
-    }
-    return ok;
-}
-
-static int start_server(void)
-{
-    char ps[16];
-
-    snprintf(ps, sizeof(ps), "%d", port);
-    server = fork();
-    if (server == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        dup2(devnull, 2); /* holds no pipe of the test's open, should the test die */
-        execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", tmpdir, "--requirepass", PASSWORD, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 1000; i++) {
-        int st;
-        if (can_connect()) {
-            return 0;
-        }
-        if (waitpid(server, &st, WNOHANG) == server) {
-            server = -1;
-            return -1;
-        }
-        usleep(10000);
-    }
-    return -1;
-}
-
-static void kill_server(void)
-{
-    if (server > 0) {
-        kill(server, SIGKILL);
-        waitpid(server, NULL, 0);
-        server = -1;
-    }
-}
-
-/* SIGSTOP the server and wait until it is stopped. */
-static void stop_server(void)
-{
-    char path[64], buf[256];
-
-    kill(server, SIGSTOP);
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)server);
-    for (int i = 0; i < 1000; i++) {
-        FILE *f = fopen(path, "r");
-        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        const char *close;
-        if (f) {
-            fclose(f);
-        }
-        buf[n] = '\0';
-        close = strrchr(buf, ')');
-        if (close && (close[2] == 'T' || close[2] == 't')) {
-            return;
-        }
-        usleep(1000);
-    }
-}
 
 /* ---- pipelines ---- */
 
@@ -201,7 +98,7 @@ static void redis_state(char *buf, size_t cap, const char *prefix, const char *e
 {
     snprintf(buf, cap,
              "state: {type: redis, addr: \"127.0.0.1:%d\", password: %s, prefix: \"%s\", %s}\n",
-             port, PASSWORD, prefix, extra);
+             rs.port, PASSWORD, prefix, extra);
 }
 
 /* ---- events ---- */
@@ -574,7 +471,7 @@ TEST(redis_down_degrades_and_recovers)
     CHECK(none_degraded(&e, BATCH));
 
     /* stopped: the batch gives up at its deadline (300 ms), not later */
-    stop_server();
+    redis_pause(&rs);
     CHECK(next_batch(p, &e, &ev, &at) < 3000 * MS);
     CHECK(all_degraded(p, &e, BATCH));
     ndeg++;
@@ -584,7 +481,7 @@ TEST(redis_down_degrades_and_recovers)
     CHECK(len > 0 && len < rts_pipeline_record_max(p));
     rec[len] = '\0';
     CHECK(strstr(rec, ",\"degraded\":[\"state\"]") != NULL);
-    kill(server, SIGCONT);
+    kill(rs.pid, SIGCONT);
     /* the next batch reconnects at once; on a busy machine the server may
      * take a while to run again (and the breaker to close), hence a loop */
     for (int i = 0; i < 200 && !ok; i++) {
@@ -597,7 +494,7 @@ TEST(redis_down_degrades_and_recovers)
     CHECK(ok);
 
     /* killed: batches fail at once, and the breaker opens */
-    kill_server();
+    redis_kill(&rs);
     for (int i = 0; i < 50 && rts_breaker_state(rts_rstate_breaker(p->rstate)) !=
                                   RTS_BREAKER_OPEN; i++) {
         CHECK(next_batch(p, &e, &ev, &at) < 2000 * MS); /* a refused connect takes microseconds */
@@ -618,7 +515,7 @@ TEST(redis_down_degrades_and_recovers)
     CHECK_INT(st.degraded, ndeg * BATCH);
 
     /* back (empty): the breaker probes after open_for and closes */
-    CHECK_INT(start_server(), 0);
+    CHECK_INT(redis_launch(&rs), 0);
     for (int i = 0; i < 200 && !closed; i++) {
         usleep(50000);
         next_batch(p, &e, &ev, &at);
@@ -679,32 +576,16 @@ TEST(config)
 
 int main(void)
 {
-    char cmd[128];
-    int rc;
-
     signal(SIGPIPE, SIG_IGN); /* hiredis writes with write(2) */
     rts_log_set_level(RTS_LOG_ERROR); /* the failure paths warn on purpose */
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/rts_rstate_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
-    for (int tries = 0; tries < 5; tries++) {
-        port = free_port();
-        if (port > 0 && start_server() == 0) {
-            break;
-        }
-    }
-    if (server <= 0) {
+    if (redis_start(&rs, PASSWORD) != 0) {
         fprintf(stderr, "cannot start redis-server (is it installed? make deps-test)\n");
+        redis_stop(&rs);
         return 1;
     }
     RUN(config);
     RUN(local_and_redis_agree);
     RUN(redis_down_degrades_and_recovers);
-    kill_server();
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    rc = system(cmd);
-    (void)rc;
+    redis_stop(&rs);
     return TEST_EXIT();
 }

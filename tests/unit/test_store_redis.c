@@ -30,111 +30,13 @@
 #include "core/clock.h"
 #include "feature/lookup.h"
 #include "feature/store.h"
+#include "../lib/redis_server.h"
 #include "test.h"
 
 #define MS UINT64_C(1000000)
 #define PASSWORD "s3cret-pw"
 
-static char tmpdir[64];
-static int port;
-static pid_t server = -1;
-
-/* A port nobody listens on right now (the kernel's choice for port 0). */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p = -1;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        p = ntohs(a.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return p;
-}
-
-static int can_connect(void)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0) {
-        close(fd);
-    }
-    return ok;
-}
-
-/* Start redis-server on @port; 0 once it accepts connections (10 s at most). */
-static int start_server(void)
-{
-    char ps[16];
-
-    snprintf(ps, sizeof(ps), "%d", port);
-    server = fork();
-    if (server == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", tmpdir, "--requirepass", PASSWORD, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 1000; i++) {
-        int st;
-        if (can_connect()) {
-            return 0;
-        }
-        if (waitpid(server, &st, WNOHANG) == server) {
-            server = -1;
-            return -1;
-        }
-        usleep(10000);
-    }
-    return -1;
-}
-
-static void kill_server(void)
-{
-    if (server > 0) {
-        kill(server, SIGKILL);
-        waitpid(server, NULL, 0);
-        server = -1;
-    }
-}
-
-/* SIGSTOP the server and wait until it is stopped: kill() only queues the
- * signal, and a server still running for a moment would answer. */
-static void stop_server(void)
-{
-    char path[64], buf[256];
-
-    kill(server, SIGSTOP);
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)server);
-    for (int i = 0; i < 1000; i++) {
-        FILE *f = fopen(path, "r");
-        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        const char *close;
-        if (f) {
-            fclose(f);
-        }
-        buf[n] = '\0';
-        close = strrchr(buf, ')'); /* "pid (comm) S ..." */
-        if (close && (close[2] == 'T' || close[2] == 't')) {
-            return;
-        }
-        usleep(1000);
-    }
-}
+static struct redis_server rs; /* the test's own redis-server */
 
 /* ---- helpers ---- */
 
@@ -147,7 +49,7 @@ static struct rts_conf *store_yaml(const char *timeout, struct rts_errbuf *eb)
     snprintf(yaml, sizeof(yaml),
              "{type: redis, addr: \"127.0.0.1:%d\", password_file: %s/pw, backoff: 10ms, "
              "max_backoff: 50ms, timeout: %s}",
-             port, tmpdir, timeout);
+             rs.port, rs.dir, timeout);
     return rts_conf_parse("t", yaml, strlen(yaml), eb);
 }
 
@@ -234,7 +136,7 @@ TEST(wrong_password)
     int64_t upd;
     struct rts_store_query q = {1, &k, 1, f, &v, &upd, 0};
 
-    snprintf(yaml, sizeof(yaml), "{type: redis, addr: \"127.0.0.1:%d\", password: not-%s}", port,
+    snprintf(yaml, sizeof(yaml), "{type: redis, addr: \"127.0.0.1:%d\", password: not-%s}", rs.port,
              PASSWORD);
     doc = rts_conf_parse("t", yaml, strlen(yaml), &eb);
     st = open_store(doc, &eb);
@@ -268,21 +170,21 @@ TEST(stopped_server_times_out)
         goto out;
     }
     CHECK_INT(rts_store_lookup(st, conn, &q, &eb), RTS_STORE_OK);
-    stop_server();
+    redis_pause(&rs);
     t0 = rts_now_ns();
     CHECK_INT(rts_store_lookup(st, conn, &q, &eb), RTS_STORE_TIMEOUT);
     took = rts_now_ns() - t0;
-    kill(server, SIGCONT);
+    kill(rs.pid, SIGCONT);
     CHECK(took >= 290 * MS);  /* it did wait for the answer */
     CHECK(took < 3000 * MS);  /* and gave up near the timeout (generous: a busy machine) */
     CHECK(strstr(eb.msg, "within the deadline") != NULL);
     /* a caller's deadline shorter than the store's timeout wins */
-    stop_server();
+    redis_pause(&rs);
     q.deadline_ns = rts_now_ns() + 20 * MS;
     t0 = rts_now_ns();
     CHECK_INT(rts_store_lookup(st, conn, &q, &eb), RTS_STORE_TIMEOUT);
     took = rts_now_ns() - t0;
-    kill(server, SIGCONT);
+    kill(rs.pid, SIGCONT);
     CHECK(took < 3000 * MS);
     fprintf(stderr, "timeout with a 20 ms caller deadline (store timeout 300 ms) took %.1f ms\n",
             (double)took / 1e6);
@@ -307,7 +209,7 @@ static int fill_backlog(int *fds, int max)
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
+    a.sin_port = htons((uint16_t)rs.port);
     while (n < max) {
         struct pollfd pfd;
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -352,7 +254,7 @@ TEST(stale_connect_is_not_the_next_calls_failure)
     snprintf(yaml, sizeof(yaml),
              "{type: redis, addr: \"127.0.0.1:%d\", password_file: %s/pw, timeout: 20ms, "
              "connect_timeout: 50ms, backoff: 10ms, max_backoff: 50ms}",
-             port, tmpdir);
+             rs.port, rs.dir);
     doc = rts_conf_parse("t", yaml, strlen(yaml), &eb);
     st = doc ? open_store(doc, &eb) : NULL;
     conn = st ? rts_store_conn_new(st, &eb) : NULL;
@@ -362,7 +264,7 @@ TEST(stale_connect_is_not_the_next_calls_failure)
     }
     CHECK_INT(write_rows(st, conn, "s-", 10, rts_wall_ms(), &eb), RTS_ERR_OK);
     CHECK_INT(rts_store_lookup(st, conn, &q, &eb), RTS_STORE_OK);
-    stop_server();
+    redis_pause(&rs);
     nfds = fill_backlog(fds, (int)(sizeof(fds) / sizeof(fds[0])));
     /* the open connection: no answer, the call times out and closes it */
     CHECK_INT(rts_store_lookup(st, conn, &q, &eb), RTS_STORE_TIMEOUT);
@@ -370,7 +272,7 @@ TEST(stale_connect_is_not_the_next_calls_failure)
     CHECK_INT(rts_store_lookup(st, conn, &q, &eb), RTS_STORE_TIMEOUT);
     CHECK(strstr(eb.msg, "still connecting") != NULL);
     /* the server is back; no call for longer than connect_timeout */
-    kill(server, SIGCONT);
+    kill(rs.pid, SIGCONT);
     for (int i = 0; i < nfds; i++) {
         close(fds[i]);
     }
@@ -487,7 +389,7 @@ TEST(lookup_stage_kill_and_restart)
 
     /* killed: calls fail at once (refused), the breaker opens after 3, the
      * expired cache answers; nothing waits for the timeout */
-    kill_server();
+    redis_kill(&rs);
     for (int i = 0; i < 6; i++) {
         uint64_t t0 = rts_now_ns();
         rts_lookup_batch(w, ev, N, rts_now_ns(), 0, out, deg);
@@ -510,7 +412,7 @@ TEST(lookup_stage_kill_and_restart)
 
     /* back: the server restarts empty, data is loaded again; the breaker
      * probes after open_for and closes; fresh values return */
-    CHECK_INT(start_server(), 0);
+    CHECK_INT(redis_launch(&rs), 0);
     CHECK_INT(write_rows(wst, wconn, "d-", 50, now_ms, &eb), RTS_ERR_OK);
     for (int i = 0; i < 200 && !closed; i++) {
         usleep(50000);
@@ -531,41 +433,28 @@ out:
 
 int main(void)
 {
-    char path[128], cmd[128];
+    char path[128];
     FILE *f;
-    int rc;
 
     signal(SIGPIPE, SIG_IGN); /* hiredis writes with write(2) */
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/rts_redis_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (redis_start(&rs, PASSWORD) != 0) {
+        fprintf(stderr, "cannot start redis-server (is it installed? make deps-test)\n");
+        redis_stop(&rs);
         return 1;
     }
-    snprintf(path, sizeof(path), "%s/pw", tmpdir);
+    snprintf(path, sizeof(path), "%s/pw", rs.dir);
     f = fopen(path, "w");
     if (!f) {
+        redis_stop(&rs);
         return 1;
     }
     fprintf(f, "%s\n", PASSWORD);
     fclose(f);
-    for (int tries = 0; tries < 5; tries++) {
-        port = free_port();
-        if (port > 0 && start_server() == 0) {
-            break;
-        }
-    }
-    if (server <= 0) {
-        fprintf(stderr, "cannot start redis-server (is it installed? make deps-test)\n");
-        return 1;
-    }
     RUN(write_and_read);
     RUN(wrong_password);
     RUN(stopped_server_times_out);
     RUN(stale_connect_is_not_the_next_calls_failure);
     RUN(lookup_stage_kill_and_restart);
-    kill_server();
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    rc = system(cmd);
-    (void)rc;
+    redis_stop(&rs);
     return TEST_EXIT();
 }
