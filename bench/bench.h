@@ -22,4 +22,32 @@ static inline double bench_median(double *v, size_t n)
     return v[n / 2];
 }
 
+/* The demo pipeline's event schema and its in-process features
+ * (examples/fraud/pipeline.yaml without the lookups): the "event:" and
+ * "features:" sections of the benchmarks' pipelines, a string literal. */
+#define BENCH_DEMO_EVENT_FEATURES                                                                  \
+    "event:\n"                                                                                     \
+    "  id: txn_id\n"                                                                               \
+    "  key: card_id\n"                                                                             \
+    "  time: ts\n"                                                                                 \
+    "  fields:\n"                                                                                  \
+    "    card_id:     {type: string, required: true, max_len: 64}\n"                               \
+    "    amount:      {type: float, required: true, min: 0}\n"                                     \
+    "    merchant_id: {type: string}\n"                                                            \
+    "    mcc:         {type: int, default: 0}\n"                                                   \
+    "    country:     {type: string, default: \"US\"}\n"                                           \
+    "    is_fraud:    {type: int, default: 0}\n"                                                   \
+    "features:\n"                                                                                  \
+    "  - {name: amount_log,      expr: \"log1p(amount)\"}\n"                                       \
+    "  - {name: hour,            expr: \"hour_of_day(ts)\"}\n"                                     \
+    "  - {name: txn_count_5m,    agg: count, window: 5m}\n"                                        \
+    "  - {name: amount_sum_24h,  agg: sum,  of: amount, window: 24h}\n"                            \
+    "  - {name: amount_mean_30d, agg: mean, of: amount, window: 30d}\n"                            \
+    "  - {name: amount_max_24h,  agg: max,  of: amount, window: 24h}\n"                            \
+    "  - {name: merchants_24h,   agg: distinct, of: merchant_id, window: 24h}\n"                   \
+    "  - {name: amount_last5,    agg: mean, of: amount, last: 5}\n"                                \
+    "  - {name: secs_since_last, agg: since_last}\n"                                               \
+    "  - {name: amount_ratio,    expr: \"amount / (amount_mean_30d + 1)\"}\n"                      \
+    "  - {name: foreign,         expr: \"country != 'US'\"}\n"
+
 #endif /* RTS_BENCH_BENCH_H */
