@@ -52,7 +52,7 @@ static struct rts_daemon *make_daemon(long events, long rate, int port)
 {
     char yaml[4096], http[64] = "";
     struct rts_errbuf eb = {0};
-    struct rts_daemon_opts opts = {0, NULL, 0, 0, NULL};
+    struct rts_daemon_opts opts = {0};
     struct rts_pipeline_conf *c;
     struct rts_daemon *d;
 

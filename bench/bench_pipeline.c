@@ -11,7 +11,9 @@
  *     in the steady state after a warm-up;
  *  D. bytes of state per key.
  * Usage: bench_pipeline [events (default 1000000)] [rate for C (default 250000)]
+ *                       [parts to run (default ABECN)]
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +31,7 @@ static const char *yaml_fmt =
     "pipeline: bench\n"
     "workers: %d\n"
     "source: {type: generator, events: %ld, seed: 42, fraud_rate: 0.01, cards: 50000, "
-    "density: 200, rate: %ld}\n"
-    BENCH_DEMO_EVENT_FEATURES
-    "rules:\n"
+    "density: 200, rate: %ld}\n" BENCH_DEMO_EVENT_FEATURES "rules:\n"
     "  - {when: \"score >= 0.9\", decision: block}\n"
     "  - {when: \"score >= 0.6 or amount > 10000\", decision: review}\n"
     "  - {decision: allow}\n"
@@ -67,21 +67,22 @@ static struct rts_pipeline_conf *make_conf(int workers, long events, long rate)
  * adds the features+rules time to *busy_ns. */
 static double run_slice(const struct rts_pipeline *p, struct rts_eval *e, const char *text,
                         const size_t *offs, long from, long to, char *rec, size_t rec_cap,
-                        char *out, size_t out_cap, uint64_t *busy_ns)
+                        char *out, size_t out_cap, uint64_t *busy_ns, struct rts_hist *svc)
 {
     struct rts_decode_err err;
     uint64_t t0 = rts_now_ns(), sink = 0;
 
     for (long i = from; i < to; i++) {
         struct rts_event ev;
-        size_t n = rts_decode(p->conf->schema, text + offs[i], offs[i + 1] - offs[i] - 1, 65536,
-                              0, rec, rec_cap, &err);
+        size_t n = rts_decode(p->conf->schema, text + offs[i], offs[i + 1] - offs[i] - 1, 65536, 0,
+                              rec, rec_cap, &err);
         if (!n) {
             continue;
         }
         rts_event_view(p->conf->schema, rec, &ev, e->rows[0].vals);
         rts_pipeline_eval(p, e, &ev);
         *busy_ns += e->rows[0].features_ns + e->rows[0].rules_ns;
+        rts_hist_add(svc, e->rows[0].features_ns + e->rows[0].rules_ns);
         sink += rts_pipeline_format_score(p, &e->rows[0], &ev, 0, 0, out, out_cap);
     }
     if (sink == 0) {
@@ -103,6 +104,7 @@ static void bench_single(long events)
     size_t *offs, cap, used = 0, rec_cap, out_cap;
     long total = 2 * events;
     double cold[5], warm[5], warm_feat[5];
+    static struct rts_hist svc[2]; /* features+rules per event: cold, warm */
 
     rts_gen_opts_default(&go);
     go.seed = 42;
@@ -132,18 +134,18 @@ static void bench_single(long events)
         uint64_t busy_cold = 0, busy_warm = 0;
 
         rts_eval_init(&e, p, 1000000, 1, &eb);
-        cold[run] = (double)events /
-                    run_slice(p, &e, text, offs, 0, events, rec, rec_cap, out, out_cap, &busy_cold);
+        cold[run] = (double)events / run_slice(p, &e, text, offs, 0, events, rec, rec_cap, out,
+                                               out_cap, &busy_cold, &svc[0]);
         warm[run] = (double)events / run_slice(p, &e, text, offs, events, total, rec, rec_cap, out,
-                                               out_cap, &busy_warm);
+                                               out_cap, &busy_warm, &svc[1]);
         warm_feat[run] = (double)events / ((double)busy_warm * 1e-9);
         if (run == 4) {
             struct rts_feature_stats fs;
             rts_feature_worker_stats(e.fw, &fs);
             printf("D. state: %llu keys, %zu bytes of feature state per key, %zu bytes per key "
                    "entry (state + key + table bookkeeping), %.1f MiB committed\n",
-                   (unsigned long long)fs.keys, rts_features_state_size(p->features),
-                   fs.key_bytes, (double)fs.bytes_committed / 1048576.0);
+                   (unsigned long long)fs.keys, rts_features_state_size(p->features), fs.key_bytes,
+                   (double)fs.bytes_committed / 1048576.0);
         }
         rts_eval_fini(&e);
     }
@@ -151,8 +153,17 @@ static void bench_single(long events)
            "   cold (fresh state, %ld events): %.0f events/s (%.0f ns/event)\n"
            "   warm (next %ld events, keys known): %.0f events/s (%.0f ns/event); "
            "features+rules alone %.0f events/s\n",
-           events, bench_median(cold, 5), 1e9 / bench_median(cold, 5), events, bench_median(warm, 5),
-           1e9 / bench_median(warm, 5), bench_median(warm_feat, 5));
+           events, bench_median(cold, 5), 1e9 / bench_median(cold, 5), events,
+           bench_median(warm, 5), 1e9 / bench_median(warm, 5), bench_median(warm_feat, 5));
+    for (int i = 0; i < 2; i++) {
+        printf(
+            "   features+rules of one event, %s passes: p50 %.2f us, p99 %.2f us, p99.9 %.1f us, "
+            "max %.0f us\n",
+            i ? "warm" : "cold", (double)rts_hist_quantile(&svc[i], 0.5) / 1e3,
+            (double)rts_hist_quantile(&svc[i], 0.99) / 1e3,
+            (double)rts_hist_quantile(&svc[i], 0.999) / 1e3,
+            (double)rts_hist_quantile(&svc[i], 1.0) / 1e3);
+    }
     free(out);
     free(rec);
     free(offs);
@@ -167,7 +178,7 @@ struct daemon_result {
 static struct daemon_result run_daemon(int workers, long events, long rate, int lookahead)
 {
     struct rts_errbuf eb = {0};
-    struct rts_daemon_opts opts = {0, NULL, !lookahead, 0, NULL};
+    struct rts_daemon_opts opts = {.no_lookahead = !lookahead};
     struct rts_daemon *d = rts_daemon_new(make_conf(workers, events, rate), &opts, &eb);
     struct rts_daemon_stats s;
     struct daemon_result r;
@@ -265,10 +276,43 @@ static void hist_sub(struct rts_hist *out, const struct rts_hist *end, const str
     }
 }
 
-static void bench_paced(int workers, long rate, int housekeeper, int warm_s, int measure_s,
-                        double *p50, double *p99, double *max_us)
+/* Page faults taken so far by the daemon's worker threads (by their names),
+ * from /proc: the faults on the per-event path. */
+static double worker_faults(void)
 {
-    struct rts_daemon_opts opts = {0, NULL, 0, !housekeeper, NULL};
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *de;
+    double sum = 0;
+
+    while (dir && (de = readdir(dir))) {
+        char path[300], line[512], *p;
+        unsigned long minflt = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
+        f = fopen(path, "r");
+        if (!f) {
+            continue;
+        }
+        /* pid (comm) state ppid pgrp session tty tpgid flags minflt */
+        if (fgets(line, sizeof(line), f) && strstr(line, "(rts-worker-") &&
+            (p = strrchr(line, ')')) &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %lu", &minflt) == 1) {
+            sum += (double)minflt;
+        }
+        fclose(f);
+    }
+    if (dir) {
+        closedir(dir);
+    }
+    return sum;
+}
+
+static void bench_paced(int workers, long rate, int prefault, int warm_s, int measure_s,
+                        double *p50, double *p99, double *faults)
+{
+    struct rts_daemon_opts opts = {.no_housekeeper = !prefault, .no_idle_prefault = !prefault};
+    double flt0;
     struct paced_run pr = {0};
     struct rts_daemon_stats a, b;
     struct rts_hist h;
@@ -283,12 +327,14 @@ static void bench_paced(int workers, long rate, int housekeeper, int warm_s, int
     pthread_create(&tid, NULL, paced_main, &pr);
     nanosleep(&ts, NULL);
     rts_daemon_stats(pr.d, &a);
+    flt0 = worker_faults();
+    nanosleep(&(struct timespec){measure_s - 1, 900 * 1000 * 1000}, NULL);
+    *faults = (worker_faults() - flt0) / ((double)measure_s - 0.1);
     pthread_join(tid, NULL);
     rts_daemon_stats(pr.d, &b);
     hist_sub(&h, &b.hist[RTS_STAGE_TOTAL], &a.hist[RTS_STAGE_TOTAL]);
     *p50 = (double)rts_hist_quantile(&h, 0.5) / 1e3;
     *p99 = (double)rts_hist_quantile(&h, 0.99) / 1e3;
-    *max_us = (double)rts_hist_quantile(&h, 1.0) / 1e3;
     rts_daemon_stats_fini(&a);
     rts_daemon_stats_fini(&b);
     rts_daemon_free(pr.d);
@@ -319,30 +365,37 @@ int main(int argc, char **argv)
 {
     long events = argc > 1 ? strtol(argv[1], NULL, 10) : 1000000;
     long rate = argc > 2 ? strtol(argv[2], NULL, 10) : 250000;
+    const char *parts = argc > 3 ? argv[3] : "ABECN";
 
     printf("bench_pipeline: demo feature set (11 features), fallback score, 3 rules, null sink\n");
-    bench_single(events);
-    bench_daemon(1, events);
-    bench_daemon(2, events);
-    bench_model_on(1, events);
-    bench_model_on(2, events);
-    for (int w = 1; w <= 2; w++) {
-        double q50[2][3], q99[2][3];
-        /* with and without the housekeeper, interleaved: the same noise for both */
+    if (strchr(parts, 'A')) {
+        bench_single(events);
+    }
+    for (int w = 1; w <= 2 && strchr(parts, 'B'); w++) {
+        bench_daemon(w, events);
+    }
+    for (int w = 1; w <= 2 && strchr(parts, 'E'); w++) {
+        bench_model_on(w, events);
+    }
+    for (int w = 1; w <= 2 && strchr(parts, 'C'); w++) {
+        double q50[2][3], q99[2][3], flt[2][3];
+        /* committing memory ahead (housekeeper and idle workers) on and off,
+         * interleaved: the same noise for both */
         for (int i = 0; i < 3; i++) {
-            for (int hk = 0; hk < 2; hk++) {
-                double mx;
-                bench_paced(w, rate, hk, 2, 4, &q50[hk][i], &q99[hk][i], &mx);
+            for (int pf = 0; pf < 2; pf++) {
+                bench_paced(w, rate, pf, 2, 4, &q50[pf][i], &q99[pf][i], &flt[pf][i]);
             }
         }
-        for (int hk = 1; hk >= 0; hk--) {
-            printf("C. daemon, %d worker%s, offered %ld events/s, housekeeper %s: latency "
-                   "ingest->emitted over 4 s after a 2 s warm-up: p50 %.1f us, p99 %.1f us "
-                   "(median of 3)\n",
-                   w, w > 1 ? "s" : "", rate, hk ? "on " : "off", bench_median(q50[hk], 3),
-                   bench_median(q99[hk], 3));
+        for (int pf = 1; pf >= 0; pf--) {
+            printf("C. daemon, %d worker%s, offered %ld events/s, prefault %s: latency "
+                   "ingest->emitted over 4 s after a 2 s warm-up: p50 %.1f us, p99 %.1f us; "
+                   "page faults on the worker%s %.0f/s (medians of 3)\n",
+                   w, w > 1 ? "s" : "", rate, pf ? "on " : "off", bench_median(q50[pf], 3),
+                   bench_median(q99[pf], 3), w > 1 ? "s" : "", bench_median(flt[pf], 3));
         }
     }
-    noise_floor();
+    if (strchr(parts, 'N')) {
+        noise_floor();
+    }
     return 0;
 }

@@ -53,7 +53,7 @@ static int run_daemon(struct rts_pipeline_conf *conf, int progress, const char *
                       const char *label, FILE *report)
 {
     struct rts_errbuf eb = {0};
-    struct rts_daemon_opts opts = {progress, title, 0, 0, label};
+    struct rts_daemon_opts opts = {.progress = progress, .title = title, .label = label};
     struct rts_daemon *d;
     enum rts_err rc;
 

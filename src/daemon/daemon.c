@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -66,10 +67,11 @@ static int reload_requested(void)
 #define OUT_FLUSH_BYTES (64 * 1024)
 #define OUT_MAX_RECS 1024
 #define WORKER_SPIN_NS (50 * 1000)
+#define WORKER_PREFAULT_STEP (16 * 1024) /* 4 pages: a few microseconds */
 #define SINK_RETRY_NS (30ull * 1000 * 1000 * 1000) /* a full sink, when stopping */
-#define PRED_MAX 8
+#define PRED_MAX 8 /* models a worker keeps prediction counts of (a swap adds one) */
 #define DRIFT_CHECK_NS (10ull * 1000 * 1000 * 1000) /* how often drift is looked at */
-#define DRIFT_MIN_ROWS 1000                          /* fewer rows in the window: too few to tell */ /* models a worker keeps prediction counts of (a swap adds one) */
+#define DRIFT_MIN_ROWS 1000                          /* fewer rows in the window: too few to tell */
 
 struct sink_inst {
     const struct rts_sink_ops *ops;
@@ -440,11 +442,28 @@ static void source_message(struct rts_daemon *d, const struct rts_msg *m, uint64
     enqueue(d, size, ingest_ns, m->token);
 }
 
+/* Names the calling thread for top -H, perf and /proc: @base, or @base-@id
+ * when @id >= 0 (the kernel keeps 15 characters). */
+static void name_thread(const char *base, int id)
+{
+    char name[32];
+
+    if (id >= 0) {
+        snprintf(name, sizeof(name), "%s-%d", base, id);
+    } else {
+        snprintf(name, sizeof(name), "%s", base);
+    }
+    name[15] = '\0';
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
 static void *source_main(void *arg)
 {
     struct rts_daemon *d = arg;
     struct rts_msg msgs[POLL_BATCH];
     struct rts_errbuf eb = {0};
+
+    name_thread("rts-source", -1);
 
     memset(msgs, 0, sizeof(msgs)); /* a source without acknowledgements leaves token 0 */
     /* a paced source sleeps between events: without this the kernel's default
@@ -744,6 +763,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
 
+    name_thread("rts-worker", w->id);
     for (;;) {
         size_t n;
         const struct qhdr *q = rts_ring_peek(w->ring, &n);
@@ -756,6 +776,10 @@ static void *worker_main(void *arg)
             }
             if (rts_ring_closed(w->ring)) {
                 break;
+            }
+            if (!w->d->opts.no_idle_prefault &&
+                rts_feature_worker_prefault(w->ev.fw, WORKER_PREFAULT_STEP)) {
+                continue; /* commit what new keys and sketches take next, a step at a time */
             }
             if (!worker_spin(w)) {
                 rts_ring_wait_readable(w->ring, 50 * 1000 * 1000);
@@ -778,17 +802,21 @@ static void *worker_main(void *arg)
 /* Commits memory ahead of the workers (new keys, dense sketches) so that
  * their page faults happen here. It runs under SCHED_IDLE: only on a core
  * nothing else wants, and it gives way at once to the source and workers;
- * each step is at most 64 KiB, so it never holds a core for long. */
+ * each step is at most 64 KiB, so it never holds a core for long. Idle
+ * workers do the same in 16 KiB steps (worker_main): on a busy machine an
+ * idle-class thread may not run for seconds, while a worker below
+ * saturation is idle most of the time. */
 static void *housekeeper_main(void *arg)
 {
     struct rts_daemon *d = arg;
     struct sched_param sp = {0};
 
+    name_thread("rts-housekeeper", -1);
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     while (!__atomic_load_n(&d->hk_stop, __ATOMIC_ACQUIRE)) {
         int more = 0;
         for (int i = 0; i < d->nworkers; i++) {
-            more |= rts_feature_worker_prefault(d->w[i].ev.fw);
+            more |= rts_feature_worker_prefault(d->w[i].ev.fw, 64 * 1024);
         }
         if (!more) {
             struct timespec ts = {0, 2 * 1000 * 1000};
@@ -922,6 +950,7 @@ static void *model_load_main(void *arg)
 {
     struct model_load *ml = arg;
 
+    name_thread("rts-model-load", -1);
     /* parsing and warming a model up take tens of milliseconds of CPU: at
      * the lowest priority, so it takes what the workers and the source leave
      * (nice 19 rather than the idle class: a saturated machine must still

@@ -42,6 +42,7 @@ struct rts_daemon_opts {
     int no_housekeeper; /* benchmarks only: no thread commits memory ahead */
     const char *label;  /* a field holding each event's true label (non-zero = positive):
                          * the report adds ROC AUC, precision and recall */
+    int no_idle_prefault; /* benchmarks only: idle workers do not commit memory ahead */
 };
 
 /* Build everything (takes ownership of @conf, also on failure): compile,

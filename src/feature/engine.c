@@ -610,15 +610,17 @@ void rts_features_prefetch(const struct rts_feature_worker *w, uint64_t key_hash
     rts_state_prefetch(w->table, key_hash, stage);
 }
 
-int rts_feature_worker_prefault(struct rts_feature_worker *w)
+int rts_feature_worker_prefault(struct rts_feature_worker *w, size_t chunk)
 {
-    const size_t chunk = 64 * 1024;
-    int more = rts_state_prefault(w->table, 4096, chunk);
-
-    for (size_t i = 0; i < w->f->ndg; i++) {
-        more |= rts_hll_pool_prefault(w->pools[i], 64, chunk);
+    if (rts_state_prefault(w->table, 4096, chunk)) {
+        return 1;
     }
-    return more;
+    for (size_t i = 0; i < w->f->ndg; i++) {
+        if (rts_hll_pool_prefault(w->pools[i], 64, chunk)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void rts_feature_worker_stats(const struct rts_feature_worker *w, struct rts_feature_stats *out)

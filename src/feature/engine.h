@@ -129,11 +129,12 @@ void rts_features_exprs(const struct rts_features *f, union rts_val *frame);
  * worker that can see its queue. Thread: the worker that owns @w. */
 void rts_features_prefetch(const struct rts_feature_worker *w, uint64_t key_hash, int stage);
 
-/* Commit ahead of need, in steps of at most 64 KiB, the memory that the next
- * new keys and dense sketches will take, so that their page faults are not
- * paid on the per-event path. Returns 1 while there is more to do. Thread:
- * one thread other than the worker (the daemon's housekeeper). */
-int rts_feature_worker_prefault(struct rts_feature_worker *w);
+/* Commit ahead of need, in one step of at most @chunk bytes (a multiple of
+ * 4 KiB), the memory that the next new keys and dense sketches will take, so
+ * that their page faults are not paid on the per-event path. Returns 1 while
+ * there is more to do. Thread: any, several at once (the worker in its idle
+ * time, the daemon's housekeeper). */
+int rts_feature_worker_prefault(struct rts_feature_worker *w, size_t chunk);
 
 struct rts_feature_stats {
     uint64_t keys, evicted, expired, late; /* late: events too old for a window, not applied */

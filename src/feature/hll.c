@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/populate.h"
 #include "feature/window.h"
 
 #define PAGE 4096u
@@ -75,8 +76,7 @@ struct rts_hll_pool {
     uint64_t fresh;                /* sketches [fresh, max) never used */
     uint64_t max, gen;
     uint64_t in_use, exhausted, reclaimed; /* written by the worker only */
-    size_t ready;     /* rts_hll_pool_prefault's progress, its thread only */
-    int prefault_off; /* the kernel cannot (no MADV_POPULATE_WRITE) */
+    struct rts_populate ready;             /* rts_hll_pool_prefault's progress */
 };
 
 /* One sketch, resolved. */
@@ -621,26 +621,10 @@ struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t 
 int rts_hll_pool_prefault(struct rts_hll_pool *p, size_t ahead, size_t chunk)
 {
     uint64_t fresh = __atomic_load_n(&p->fresh, __ATOMIC_RELAXED);
-    size_t want = (size_t)(fresh + ahead < p->max ? fresh + ahead : p->max) * p->block_bytes;
 
-    if (p->prefault_off) {
-        return 0;
-    }
-    want = (want + 4095) & ~(size_t)4095;
-    if (want <= p->ready) {
-        return 0;
-    }
-#ifdef MADV_POPULATE_WRITE
-    {
-        size_t from = p->ready, end = want - from > chunk ? from + chunk : want;
-        if (madvise(p->base + from, end - from, MADV_POPULATE_WRITE) == 0) {
-            p->ready = end;
-            return 1;
-        }
-    }
-#endif
-    p->prefault_off = 1;
-    return 0;
+    return rts_populate_step(
+        &p->ready, p->base,
+        (size_t)(fresh + ahead < p->max ? fresh + ahead : p->max) * p->block_bytes, chunk);
 }
 
 void rts_hll_pool_free(struct rts_hll_pool *p)

@@ -91,11 +91,11 @@ size_t rts_distinct_size(const struct rts_distinct_spec *d);
  * committed). Returns NULL with @eb filled (INVAL, NOMEM). Thread: any. */
 struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t max_sketches,
                                       struct rts_errbuf *eb) __attribute__((warn_unused_result));
-void rts_hll_pool_free(struct rts_hll_pool *p);
-/* Commit (without touching) up to @chunk bytes of the next @ahead sketches
- * never handed out; 1 if it did some, 0 if nothing is left. One other thread
- * may call it while the worker works (see rts_state_prefault). */
-int rts_hll_pool_prefault(struct rts_hll_pool *p, size_t ahead, size_t chunk); /* NULL is a no-op; unmaps every sketch */
+void rts_hll_pool_free(struct rts_hll_pool *p); /* NULL is a no-op; unmaps every sketch */
+/* Commit (without touching) up to @chunk bytes of the sketches handed out so
+ * far and the next @ahead; 1 if it did some (call again), 0 if nothing is
+ * left. Thread: any, also the owner and several at once (core/populate.h). */
+int rts_hll_pool_prefault(struct rts_hll_pool *p, size_t ahead, size_t chunk);
 
 /* Counters of @p. Thread: any (relaxed atomic reads of single-writer counters). */
 void rts_hll_pool_stats(const struct rts_hll_pool *p, struct rts_hll_pool_stats *out);

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/populate.h"
+
 #define PAGE 4096u
 #define FIB 0x9E3779B97F4A7C15ULL
 
@@ -45,10 +47,8 @@ struct rts_state_table {
     int seen; /* newest is valid */
     void (*drop)(void *ctx, void *value);
     void *drop_ctx;
-    uint64_t keys, evicted, expired; /* written by the owner thread only */
-    /* rts_state_prefault's progress: touched by the prefaulting thread only */
-    size_t slab_ready, index_ready;
-    int prefault_off; /* the kernel cannot (no MADV_POPULATE_WRITE) */
+    uint64_t keys, evicted, expired;             /* written by the owner thread only */
+    struct rts_populate slab_ready, index_ready; /* rts_state_prefault's progress */
 };
 
 static size_t align8(size_t n)
@@ -271,51 +271,13 @@ static void prefetch_lines(const unsigned char *p, size_t from, size_t to)
     }
 }
 
-/* Commit up to @chunk bytes of [*ready, to) of @base without touching their
- * contents; 1 if it did some, 0 if nothing was left, -1 if the kernel
- * cannot. */
-static int populate_step(unsigned char *base, size_t *ready, size_t to, size_t chunk)
-{
-#ifdef MADV_POPULATE_WRITE
-    size_t from = *ready & ~(size_t)(PAGE - 1), end;
-
-    to = page_round(to);
-    if (to <= from) {
-        return 0;
-    }
-    end = to - from > chunk ? from + chunk : to;
-    if (madvise(base + from, end - from, MADV_POPULATE_WRITE) != 0) {
-        return -1;
-    }
-    *ready = end;
-    return 1;
-#else
-    (void)base;
-    (void)ready;
-    (void)to;
-    (void)chunk;
-    return -1;
-#endif
-}
-
 int rts_state_prefault(struct rts_state_table *t, size_t ahead, size_t chunk)
 {
     size_t fresh = __atomic_load_n(&t->fresh, __ATOMIC_RELAXED);
     size_t want = (fresh + ahead < t->max_keys ? fresh + ahead : t->max_keys) * t->entry_bytes;
-    int rc;
 
-    if (t->prefault_off) {
-        return 0;
-    }
-    rc = populate_step(t->slab, &t->slab_ready, want, chunk);
-    if (rc == 0) {
-        rc = populate_step((unsigned char *)t->index, &t->index_ready, t->index_bytes, chunk);
-    }
-    if (rc < 0) {
-        t->prefault_off = 1;
-        return 0;
-    }
-    return rc;
+    return rts_populate_step(&t->slab_ready, t->slab, want, chunk) ||
+           rts_populate_step(&t->index_ready, (unsigned char *)t->index, t->index_bytes, chunk);
 }
 
 void rts_state_prefetch(const struct rts_state_table *t, uint64_t hash, int stage)

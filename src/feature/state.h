@@ -42,10 +42,10 @@ void rts_state_prefetch(const struct rts_state_table *t, uint64_t hash, int stag
 /* Commit, without touching their contents, up to @chunk bytes of what new
  * keys will take next: the slab pages of the next @ahead entries, then the
  * index. Returns 1 if it committed some (call again), 0 when there is
- * nothing left to do. For one thread other than the owner: page faults then
- * happen there, not on the per-event path; madvise(MADV_POPULATE_WRITE)
- * only maps pages in, so the owner may work meanwhile. A no-op where the
- * kernel lacks it (before Linux 5.14). */
+ * nothing left to do. Thread: any, also the owner and several at once
+ * (core/populate.h): page faults then happen there, or in the owner's idle
+ * time, not on the per-event path. A no-op where the kernel lacks
+ * MADV_POPULATE_WRITE (before Linux 5.14). */
 int rts_state_prefault(struct rts_state_table *t, size_t ahead, size_t chunk);
 
 struct rts_state_stats {

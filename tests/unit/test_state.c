@@ -4,11 +4,14 @@
  * limits, and heavy churn against a reference model (also with colliding
  * hashes), which checks that backward-shift deletion keeps every key findable.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/hash.h"
+#include "core/populate.h"
 #include "feature/state.h"
 #include "test.h"
 
@@ -524,6 +527,106 @@ TEST(many_keys)
     rts_state_free(t);
 }
 
+/* Prefaulting threads step the table while its owner inserts keys. */
+struct prefaulter {
+    struct rts_state_table *t;
+    int stop; /* atomic */
+    long steps;
+};
+
+static void *prefault_main(void *arg)
+{
+    struct prefaulter *pf = arg;
+
+    while (!__atomic_load_n(&pf->stop, __ATOMIC_ACQUIRE)) {
+        pf->steps += rts_state_prefault(pf->t, 4096, 16 * 1024);
+    }
+    return NULL;
+}
+
+TEST(prefault_while_the_owner_works)
+{
+    const uint64_t n = 50000;
+    struct rts_state_table *t = table(n, 16, sizeof(struct val), 0);
+    struct prefaulter pf[2] = {{t, 0, 0}, {t, 0, 0}};
+    pthread_t tid[2];
+    uint64_t i, bad = 0;
+    int is_new;
+
+    for (int k = 0; k < 2; k++) {
+        CHECK_INT(pthread_create(&tid[k], NULL, prefault_main, &pf[k]), 0);
+    }
+    for (i = 0; i < n; i++) {
+        struct val *v = get(t, i, 0, &is_new);
+
+        bad += !is_new;
+        v->pad[0] = i + 1;
+    }
+    for (int k = 0; k < 2; k++) {
+        __atomic_store_n(&pf[k].stop, 1, __ATOMIC_RELEASE);
+        pthread_join(tid[k], NULL);
+    }
+    for (i = 0; i < n; i++) {
+        bad += get(t, i, 0, &is_new)->pad[0] != i + 1 || is_new;
+    }
+    CHECK_INT(bad, 0);
+    CHECK(pf[0].steps + pf[1].steps > 0);
+    while (rts_state_prefault(t, 4096, 16 * 1024)) { /* the rest: the table is full */
+    }
+    CHECK_INT(rts_state_prefault(t, 4096, 16 * 1024), 0);
+    rts_state_free(t);
+}
+
+/* Two threads step one region: together they commit every page of it, and
+ * then both see nothing left. */
+struct stepper {
+    struct rts_populate *r;
+    unsigned char *base;
+    size_t to;
+    long claimed;
+};
+
+static void *step_main(void *arg)
+{
+    struct stepper *s = arg;
+
+    while (rts_populate_step(s->r, s->base, s->to, 3 * RTS_POPULATE_PAGE)) {
+        s->claimed++;
+    }
+    return NULL;
+}
+
+TEST(populate_two_threads)
+{
+    const size_t bytes = 4u << 20;
+    unsigned char *base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    struct rts_populate r = {0, 0};
+    struct stepper st[2] = {{&r, base, bytes - 100, 0}, {&r, base, bytes - 100, 0}};
+    unsigned char vec[(4u << 20) / RTS_POPULATE_PAGE];
+    size_t resident = 0;
+    pthread_t tid[2];
+
+    CHECK(base != MAP_FAILED);
+    for (int k = 0; k < 2; k++) {
+        CHECK_INT(pthread_create(&tid[k], NULL, step_main, &st[k]), 0);
+    }
+    for (int k = 0; k < 2; k++) {
+        pthread_join(tid[k], NULL);
+    }
+    CHECK_INT(rts_populate_step(&r, base, bytes - 100, RTS_POPULATE_PAGE), 0);
+    if (!r.off) { /* a kernel with MADV_POPULATE_WRITE (Linux 5.14+) */
+        CHECK_INT(r.ready, bytes);
+        CHECK(st[0].claimed + st[1].claimed >= (long)(bytes / (3 * RTS_POPULATE_PAGE)));
+        CHECK_INT(mincore(base, bytes, vec), 0);
+        for (size_t i = 0; i < sizeof(vec); i++) {
+            resident += vec[i] & 1;
+        }
+        CHECK_INT(resident, sizeof(vec));
+    }
+    munmap(base, bytes);
+}
+
 int main(void)
 {
     RUN(create_errors);
@@ -538,5 +641,7 @@ int main(void)
     RUN(churn_ttl);
     RUN(churn_colliding_hash);
     RUN(many_keys);
+    RUN(prefault_while_the_owner_works);
+    RUN(populate_two_threads);
     return TEST_EXIT();
 }
