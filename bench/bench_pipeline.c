@@ -7,13 +7,15 @@
  *     over pre-generated events (the cost a worker thread pays per event);
  *  B. the threaded daemon (source thread + N workers, null sink) at
  *     saturation with 1 and 2 workers;
+ *  E. the same with the shipped model scoring every event;
  *  C. per-event latency p50/p99 (ingest to emitted) at a fixed offered rate,
- *     in the steady state after a warm-up;
- *  D. bytes of state per key.
+ *     in the steady state after a warm-up, with memory committed ahead
+ *     (housekeeper and idle workers) and without;
+ *  D. bytes of state per key (with A);
+ *  N. the machine's noise floor: how often a spinning thread is stopped.
  * Usage: bench_pipeline [events (default 1000000)] [rate for C (default 250000)]
  *                       [parts to run (default ABECN)]
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,43 +278,10 @@ static void hist_sub(struct rts_hist *out, const struct rts_hist *end, const str
     }
 }
 
-/* Page faults taken so far by the daemon's worker threads (by their names),
- * from /proc: the faults on the per-event path. */
-static double worker_faults(void)
-{
-    DIR *dir = opendir("/proc/self/task");
-    struct dirent *de;
-    double sum = 0;
-
-    while (dir && (de = readdir(dir))) {
-        char path[300], line[512], *p;
-        unsigned long minflt = 0;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
-        f = fopen(path, "r");
-        if (!f) {
-            continue;
-        }
-        /* pid (comm) state ppid pgrp session tty tpgid flags minflt */
-        if (fgets(line, sizeof(line), f) && strstr(line, "(rts-worker-") &&
-            (p = strrchr(line, ')')) &&
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %lu", &minflt) == 1) {
-            sum += (double)minflt;
-        }
-        fclose(f);
-    }
-    if (dir) {
-        closedir(dir);
-    }
-    return sum;
-}
-
 static void bench_paced(int workers, long rate, int prefault, int warm_s, int measure_s,
-                        double *p50, double *p99, double *faults)
+                        double *p50, double *p99)
 {
     struct rts_daemon_opts opts = {.no_housekeeper = !prefault, .no_idle_prefault = !prefault};
-    double flt0;
     struct paced_run pr = {0};
     struct rts_daemon_stats a, b;
     struct rts_hist h;
@@ -327,9 +296,6 @@ static void bench_paced(int workers, long rate, int prefault, int warm_s, int me
     pthread_create(&tid, NULL, paced_main, &pr);
     nanosleep(&ts, NULL);
     rts_daemon_stats(pr.d, &a);
-    flt0 = worker_faults();
-    nanosleep(&(struct timespec){measure_s - 1, 900 * 1000 * 1000}, NULL);
-    *faults = (worker_faults() - flt0) / ((double)measure_s - 0.1);
     pthread_join(tid, NULL);
     rts_daemon_stats(pr.d, &b);
     hist_sub(&h, &b.hist[RTS_STAGE_TOTAL], &a.hist[RTS_STAGE_TOTAL]);
@@ -378,20 +344,20 @@ int main(int argc, char **argv)
         bench_model_on(w, events);
     }
     for (int w = 1; w <= 2 && strchr(parts, 'C'); w++) {
-        double q50[2][3], q99[2][3], flt[2][3];
+        double q50[2][3], q99[2][3];
         /* committing memory ahead (housekeeper and idle workers) on and off,
          * interleaved: the same noise for both */
         for (int i = 0; i < 3; i++) {
             for (int pf = 0; pf < 2; pf++) {
-                bench_paced(w, rate, pf, 2, 4, &q50[pf][i], &q99[pf][i], &flt[pf][i]);
+                bench_paced(w, rate, pf, 2, 4, &q50[pf][i], &q99[pf][i]);
             }
         }
         for (int pf = 1; pf >= 0; pf--) {
             printf("C. daemon, %d worker%s, offered %ld events/s, prefault %s: latency "
-                   "ingest->emitted over 4 s after a 2 s warm-up: p50 %.1f us, p99 %.1f us; "
-                   "page faults on the worker%s %.0f/s (medians of 3)\n",
+                   "ingest->emitted over 4 s after a 2 s warm-up: p50 %.1f us, p99 %.1f us "
+                   "(medians of 3)\n",
                    w, w > 1 ? "s" : "", rate, pf ? "on " : "off", bench_median(q50[pf], 3),
-                   bench_median(q99[pf], 3), w > 1 ? "s" : "", bench_median(flt[pf], 3));
+                   bench_median(q99[pf], 3));
         }
     }
     if (strchr(parts, 'N')) {
