@@ -25,9 +25,9 @@
 #define KEYLEN 64u
 #define DAY 86400000LL
 
-static const struct rts_win_spec win5m = {5 * 60000, 32, 0};
-static const struct rts_win_spec win24h = {DAY, 32, RTS_WIN_SUM | RTS_WIN_MAX};
-static const struct rts_win_spec win30d = {30 * DAY, 32, RTS_WIN_SUM};
+static const struct rts_win_spec win5m = {5 * 60000, 32, 0, 0};
+static const struct rts_win_spec win24h = {DAY, 32, RTS_WIN_SUM | RTS_WIN_MAX, 0};
+static const struct rts_win_spec win30d = {30 * DAY, 32, RTS_WIN_SUM, 0};
 static const struct rts_distinct_spec dist24h = {DAY, 32, 16};
 
 static volatile double sink;
