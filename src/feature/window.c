@@ -492,11 +492,21 @@ static enum rts_win_answer held_query(const struct rts_win_spec *w, const void *
     hi = i;
     for (; i > 0 && !at_or_before(held_at(&x, i - 1)->t, ts, width); i--) {
     }
-    for (uint32_t k = i; k < hi; k++) {
-        double v = held_at(&x, k)->v;
-        sum += v;
-        lo = v < lo ? v : lo;
-        up = v > up ? v : up;
+    /* events [i, hi): at most two runs of the circular array, summed in order */
+    for (uint32_t k = i, len; k < hi; k += len) {
+        const struct rts_win_held *e = held_at(&x, k);
+        uint32_t to_end = x.n - (uint32_t)(e - x.e);
+
+        len = hi - k < to_end ? hi - k : to_end;
+        for (uint32_t j = 0; j < len; j++) {
+            sum += e[j].v;
+        }
+        if (w->aggs & (RTS_WIN_MIN | RTS_WIN_MAX)) {
+            for (uint32_t j = 0; j < len; j++) {
+                lo = e[j].v < lo ? e[j].v : lo;
+                up = e[j].v > up ? e[j].v : up;
+            }
+        }
     }
     out->count = (double)(hi - i);
     out->sum = hi > i && (w->aggs & RTS_WIN_SUM) ? sum : 0.0;
