@@ -814,6 +814,7 @@ static void put_hex16(char *at, uint64_t h)
 }
 
 #define HELD_MEMBER 32
+_Static_assert(HELD_MEMBER <= ARG_SMALL, "plan_bounds counts a member as a small argument");
 
 /* An exact window's member for value @v of event @ev: the value's bits in
  * order-preserving hex (member order is value order for one score), then the
@@ -1309,7 +1310,7 @@ static void on_held(struct rts_rstate_worker *w, size_t ev, size_t g, enum cmd_k
                     const redisReply *r)
 {
     const struct wgroup *wg = &w->rs->wg[g];
-    size_t k = 0, from;
+    size_t k = 0, from, end;
 
     if (kind == C_XCARD) {
         if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
@@ -1323,11 +1324,11 @@ static void on_held(struct rts_rstate_worker *w, size_t ev, size_t g, enum cmd_k
         w->bad[ev] = 1;
         return;
     }
-    /* more than N (another writer between our reads): the greatest N */
-    from = kind == C_XWIN && r->elements / 2 > wg->spec.exact
-               ? r->elements - 2 * (size_t)wg->spec.exact
-               : 0;
-    for (size_t i = from; i + 1 < r->elements; i += 2) {
+    /* the oldest is the first; of more than N (another writer between our
+     * reads), the greatest N */
+    end = kind == C_XOLD && r->elements > 2 ? 2 : r->elements;
+    from = kind == C_XWIN && end / 2 > wg->spec.exact ? end - 2 * (size_t)wg->spec.exact : 0;
+    for (size_t i = from; i + 1 < end; i += 2) {
         const redisReply *m = r->element[i];
         double t = reply_num(r->element[i + 1]), v;
         if (m->type != REDIS_REPLY_STRING || parse_held_member(m->str, m->len, &v) ||
