@@ -3,6 +3,10 @@
  * state lookups on 1M keys in random order, window add+query and distinct
  * add+query, each the median of several runs; and the bytes per key of the
  * demo feature set (5m count, 24h sum+max, 30d sum, 24h distinct; 32 buckets).
+ * Exact windows (exact: N) beside the bucketed window of the same width, in
+ * the same run: a 1h sum+max window at an event a minute per key (about 60
+ * in the window), held events enough to cover it (128) and too few (16: every
+ * query falls back to the ring).
  *
  * Keys are hashed before timing (the router has the hash already). Figures
  * are ns per operation on one thread.
@@ -25,10 +29,13 @@
 #define KEYLEN 64u
 #define DAY 86400000LL
 
-static const struct rts_win_spec win5m = {5 * 60000, 32, 0};
-static const struct rts_win_spec win24h = {DAY, 32, RTS_WIN_SUM | RTS_WIN_MAX};
-static const struct rts_win_spec win30d = {30 * DAY, 32, RTS_WIN_SUM};
+static const struct rts_win_spec win5m = {5 * 60000, 32, 0, 0};
+static const struct rts_win_spec win24h = {DAY, 32, RTS_WIN_SUM | RTS_WIN_MAX, 0};
+static const struct rts_win_spec win30d = {30 * DAY, 32, RTS_WIN_SUM, 0};
 static const struct rts_distinct_spec dist24h = {DAY, 32, 16};
+static const struct rts_win_spec win1h = {3600000, 32, RTS_WIN_SUM | RTS_WIN_MAX, 0};
+static const struct rts_win_spec win1h_x128 = {3600000, 32, RTS_WIN_SUM | RTS_WIN_MAX, 128};
+static const struct rts_win_spec win1h_x16 = {3600000, 32, RTS_WIN_SUM | RTS_WIN_MAX, 16};
 
 static volatile double sink;
 
@@ -224,6 +231,86 @@ static void bench_windows(void)
     free(many);
 }
 
+/* ---- exact windows ---- */
+
+/* Query then add for @nev events over @nkeys states of window @w, one event
+ * every @step ms of event time on a random key; *ts carries on. Returns the
+ * overflows (queries the ring answered for an exact window). */
+static uint64_t exact_run(const struct rts_win_spec *w, unsigned char *states, size_t nkeys,
+                          size_t nev, int64_t step, int64_t *ts)
+{
+    size_t sz = align8(rts_win_size(w));
+    uint64_t over = 0;
+    double acc = 0;
+
+    for (size_t i = 0; i < nev; i++) {
+        unsigned char *st = states + (nkeys > 1 ? rnd() % nkeys : 0) * sz;
+        struct rts_win_agg a;
+
+        *ts += step;
+        over += rts_win_query(w, st, *ts, &a) == RTS_WIN_OVERFLOW;
+        acc += a.sum + a.max;
+        rts_win_add(w, st, *ts, (double)(i & 255) * 0.25);
+    }
+    sink = acc;
+    return over;
+}
+
+/* ns per event (query + add) of window @w: @nkeys keys, an event a minute
+ * per key, two hours of events first (not timed), then RUNS timed runs of
+ * @nev events each. The specs are interleaved run by run by the caller. */
+struct exact_case {
+    const struct rts_win_spec *w;
+    unsigned char *states;
+    int64_t ts;
+    double ns[RUNS];
+    uint64_t over, queries;
+};
+
+static void exact_setup(struct exact_case *c, const struct rts_win_spec *w, size_t nkeys)
+{
+    c->w = w;
+    c->states = calloc(nkeys, align8(rts_win_size(w)));
+    c->ts = 1700000000000LL;
+    c->over = c->queries = 0;
+    if (!c->states) {
+        exit(2);
+    }
+    exact_run(w, c->states, nkeys, 120 * nkeys, 60000 / (int64_t)nkeys, &c->ts);
+}
+
+static void bench_exact(size_t nkeys, size_t nev)
+{
+    struct exact_case c[3];
+    const struct rts_win_spec *specs[3] = {&win1h, &win1h_x128, &win1h_x16};
+    int64_t step = 60000 / (int64_t)nkeys;
+
+    for (int k = 0; k < 3; k++) {
+        exact_setup(&c[k], specs[k], nkeys);
+    }
+    for (int run = 0; run < RUNS; run++) {
+        for (int k = 0; k < 3; k++) {
+            uint64_t t0 = rts_now_ns();
+            c[k].over += exact_run(c[k].w, c[k].states, nkeys, nev, step, &c[k].ts);
+            c[k].ns[run] = (double)(rts_now_ns() - t0) / (double)nev;
+            c[k].queries += nev;
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        free(c[k].states);
+    }
+    {
+        double b = bench_median(c[0].ns, RUNS), x128 = bench_median(c[1].ns, RUNS),
+               x16 = bench_median(c[2].ns, RUNS);
+        printf("exact      1h sum+max add+query, %6zu key%s, 1 ev/min/key: bucketed %6.1f ns, "
+               "exact 128 %6.1f ns (%.2fx, %.0f%% overflow), exact 16 %6.1f ns (%.2fx, %.0f%% "
+               "overflow)\n",
+               nkeys, nkeys > 1 ? "s" : " ", b, x128, x128 / b,
+               100.0 * (double)c[1].over / (double)c[1].queries, x16, x16 / b,
+               100.0 * (double)c[2].over / (double)c[2].queries);
+    }
+}
+
 /* ---- distinct ---- */
 
 static double bench_distinct_one(struct rts_hll_pool *p, unsigned char *st, uint64_t nvalues,
@@ -304,6 +391,9 @@ static void print_bytes_per_key(void)
     printf("             24h distinct    %5zu (sparse_cap %u)\n", rts_distinct_size(&dist24h),
            dist24h.sparse_cap);
     printf("             value block     %5zu\n", l.size);
+    printf("             (an exact window adds 8 + 16 N: 1h sum+max %zu, exact 128 %zu, "
+           "exact 16 %zu)\n",
+           rts_win_size(&win1h), rts_win_size(&win1h_x128), rts_win_size(&win1h_x16));
     printf("             entry           %5zu (32 header + value + %u key bytes)\n", entry, KEYLEN);
     printf("             index           %5.1f (at 10M keys: %llu slots x 8 B)\n",
            (double)slots * 8 / (double)max_keys, (unsigned long long)slots);
@@ -320,6 +410,8 @@ int main(void)
     bench_state(64);
     bench_state(l.size);
     bench_windows();
+    bench_exact(1, 2000000);
+    bench_exact(60000, 2000000);
     bench_distinct();
     return 0;
 }

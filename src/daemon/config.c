@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "feature/hll.h"
+#include "feature/window.h"
 
 #define PATH_MAX_LEN 160
 
@@ -135,7 +136,11 @@ static const struct rts_opt feature_opts_table[] = {
                 "window resolution: window / buckets (default 32; distinct 8)"),
     RTS_OPT_INT("exact", "0", offsetof(struct feature_opts, exact),
                 "distinct: values counted exactly per key before it switches to HyperLogLog "
-                "(default 16; each costs 12 bytes per key)"),
+                "(default 16; each costs 12 bytes per key). count, sum, mean, min, max with "
+                "window: the N newest events of the key are kept with their time and value; "
+                "while they cover the window the value is exact at the window edge, else "
+                "bucketed and counted as an exact window overflow (1..4096; 0 = off; 16 bytes "
+                "per event per key)"),
     RTS_OPT_NODE("lookup", offsetof(struct feature_opts, lookup),
                  "read from an online store: {store, key, field, max_age, default}"),
     RTS_OPT_END,
@@ -743,8 +748,10 @@ static enum rts_err parse_feature(struct rts_conf_full *cf, const struct rts_con
     if (!!fo.expr + !!fo.agg != 1) {
         return rts_conf_errf(eb, fn, path, "a feature has exactly one of expr or agg");
     }
-    if (fo.exact && strcmp(fo.agg ? fo.agg : "", "distinct") != 0) {
-        return rts_conf_errf(eb, rts_conf_get(fn, "exact"), path, "exact goes with agg: distinct");
+    if (fo.exact && !fo.agg) {
+        return rts_conf_errf(eb, rts_conf_get(fn, "exact"), keep_path(&cf->paths, path, "exact", 0),
+                             "goes with agg: distinct, or count, sum, mean, min, max with a "
+                             "window; not with expr");
     }
     if (fo.expr) {
         if (fo.of || fo.window || fo.last || fo.buckets) {
@@ -784,6 +791,36 @@ static enum rts_err parse_feature(struct rts_conf_full *cf, const struct rts_con
     d->window_ms = win_us / 1000;
     d->last_n = (uint32_t)fo.last;
     d->buckets = (uint32_t)(fo.buckets ? fo.buckets : d->agg == RTS_AGG_DISTINCT ? 8 : 32);
+    switch (d->agg) {
+    case RTS_AGG_SINCE_LAST:
+    case RTS_AGG_LAST:
+    case RTS_AGG_VELOCITY:
+        if (fo.exact) {
+            return rts_conf_errf(eb, rts_conf_get(fn, "exact"),
+                                 keep_path(&cf->paths, path, "exact", 0),
+                                 "goes with agg: distinct, or count, sum, mean, min, max with a "
+                                 "window; not with %s",
+                                 fo.agg);
+        }
+        break;
+    case RTS_AGG_DISTINCT:
+        break; /* its own exact, below */
+    default:
+        if (fo.exact && fo.last) {
+            return rts_conf_errf(eb, rts_conf_get(fn, "exact"),
+                                 keep_path(&cf->paths, path, "exact", 0),
+                                 "goes with a window, not with last (last: N keeps N values "
+                                 "already)");
+        }
+        if (fo.exact < 0 || fo.exact > RTS_WIN_MAX_EXACT) {
+            return rts_conf_errf(eb, rts_conf_get(fn, "exact"),
+                                 keep_path(&cf->paths, path, "exact", 0),
+                                 "must be 1..%u (events held per key), got %lld", RTS_WIN_MAX_EXACT,
+                                 (long long)fo.exact);
+        }
+        d->exact = (uint32_t)fo.exact;
+        break;
+    }
     switch (d->agg) {
     case RTS_AGG_SINCE_LAST:
         if (fo.of || fo.window || fo.last) {

@@ -1373,6 +1373,14 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
         s->state.evicted += fs.evicted;
         s->state.expired += fs.expired;
         s->state.late += fs.late;
+        s->state.exact_overflow += fs.exact_overflow;
+        if (w->ev.sw) {
+            /* the Redis window state counts these itself (the local table is unused) */
+            struct rts_rstate_stats rs = {0};
+            rts_rstate_worker_stats_add(w->ev.sw, &rs);
+            s->state.late += rs.late;
+            s->state.exact_overflow += rs.exact_overflow;
+        }
         s->state.sketches_in_use += fs.sketches_in_use;
         s->state.sketches_exhausted += fs.sketches_exhausted;
         s->state.key_bytes = fs.key_bytes;
@@ -1632,19 +1640,20 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
         }
         fprintf(out,
                 "  state      %s: %llu round trips, %llu errors, %llu timeouts, %llu refused by "
-                "the open circuit, %llu events degraded, late events %llu\n",
+                "the open circuit, %llu events degraded, late events %llu, exact window "
+                "overflows %llu\n",
                 rts_rstate_label(d->p->rstate), (unsigned long long)rs.batches,
                 (unsigned long long)rs.errors, (unsigned long long)rs.timeouts,
                 (unsigned long long)rs.refused, (unsigned long long)rs.degraded,
-                (unsigned long long)rs.late);
+                (unsigned long long)rs.late, (unsigned long long)rs.exact_overflow);
     } else {
         fprintf(out,
                 "  state      %llu keys, %zu bytes per key, %.1f MiB in use; evicted %llu, "
-                "expired %llu, late events %llu\n",
+                "expired %llu, late events %llu, exact window overflows %llu\n",
                 (unsigned long long)s.state.keys, s.state.key_bytes,
                 (double)s.state.bytes_committed / (1024.0 * 1024.0),
                 (unsigned long long)s.state.evicted, (unsigned long long)s.state.expired,
-                (unsigned long long)s.state.late);
+                (unsigned long long)s.state.late, (unsigned long long)s.state.exact_overflow);
     }
     if (s.state.sketches_in_use || s.state.sketches_exhausted) {
         fprintf(out, "  sketches   %llu dense HyperLogLog sketches in use, pool exhausted %llu times\n",

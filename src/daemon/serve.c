@@ -339,6 +339,10 @@ static void metrics(void *arg, const struct rts_http_req *req, struct rts_http_r
     put_u64(&pm, "rtscore_late_events_total",
             "Events older than a window: scored, not applied to it.", s.state.late,
             RTS_PROM_COUNTER);
+    put_u64(&pm, "rtscore_exact_window_overflow_total",
+            "Events an exact window (exact: N) answered from its buckets: its N held events did "
+            "not cover the window.",
+            s.state.exact_overflow, RTS_PROM_COUNTER);
     put_u64(&pm, "rtscore_state_bytes", "Memory in use for keyed state.",
             s.state.bytes_committed, RTS_PROM_GAUGE);
     rts_prom_family(&pm, "rtscore_uptime_seconds", RTS_PROM_GAUGE, "Seconds since the start.");

@@ -3,8 +3,9 @@
  * evaluation plan, and runs the plan per event.
  *
  * Layout of a key's value block: a header (time of the key's latest event),
- * then one sliding window per distinct (window, buckets, of) triple - so
- * sum_24h and max_24h of `amount` share one ring - then one last-N ring per
+ * then one sliding window per distinct (window, buckets, of, exact) - so
+ * sum_24h and max_24h of `amount` share one ring (and, with the same
+ * `exact`, one set of held events) - then one last-N ring per
  * (of, N), then one HyperLogLog state per distinct feature. Aggregates are
  * read first (the state before the event), then expression features are
  * evaluated in dependency order, then the event is applied.
@@ -101,6 +102,7 @@ struct rts_feature_worker {
     struct rts_state_table *table;
     struct rts_hll_pool **pools; /* one per distinct feature */
     uint64_t late;
+    uint64_t exact_overflow; /* events an exact window answered from its ring */
     struct rts_win_agg *agg; /* scratch: one result per window group */
     void *scratch;           /* zeroed state for a key the table cannot hold */
 };
@@ -134,13 +136,20 @@ static unsigned win_aggs_for(const struct rts_feature_def *d)
     }
 }
 
+/* Events held exactly (window.h): count, sum, mean, min and max windows. */
+static uint32_t win_exact_for(const struct rts_feature_def *d)
+{
+    return d->agg == RTS_AGG_VELOCITY ? 0 : d->exact;
+}
+
 static int add_window(struct rts_features *fs, const struct rts_feature_def *d)
 {
     int of = d->agg == RTS_AGG_COUNT || (d->agg == RTS_AGG_VELOCITY && d->of < 0) ? -1 : d->of;
 
     for (size_t i = 0; i < fs->nwg; i++) {
         struct win_group *g = &fs->wg[i];
-        if (g->of == of && g->spec.width_ms == d->window_ms && g->spec.nbuckets == d->buckets) {
+        if (g->of == of && g->spec.width_ms == d->window_ms && g->spec.nbuckets == d->buckets &&
+            g->spec.exact == win_exact_for(d)) {
             g->spec.aggs |= win_aggs_for(d);
             return (int)i;
         }
@@ -148,6 +157,7 @@ static int add_window(struct rts_features *fs, const struct rts_feature_def *d)
     fs->wg[fs->nwg].spec.width_ms = d->window_ms;
     fs->wg[fs->nwg].spec.nbuckets = d->buckets;
     fs->wg[fs->nwg].spec.aggs = win_aggs_for(d);
+    fs->wg[fs->nwg].spec.exact = win_exact_for(d);
     fs->wg[fs->nwg].of = of;
     return (int)fs->nwg++;
 }
@@ -521,7 +531,7 @@ void rts_features_process(const struct rts_features *f, struct rts_feature_worke
 {
     int is_new = 0;
     char *st = rts_state_get(w->table, ev->key.p, ev->key.n, ev->key_hash, ev->ts_ms, &is_new);
-    int persist = st != NULL, late = 0;
+    int persist = st != NULL, late = 0, overflow = 0;
     struct key_hdr *hdr;
     union rts_val *out = frame + f->nfields;
 
@@ -533,7 +543,8 @@ void rts_features_process(const struct rts_features *f, struct rts_feature_worke
 
     /* 1. read: the state before this event */
     for (size_t i = 0; i < f->nwg; i++) {
-        rts_win_query(&f->wg[i].spec, st + f->wg[i].off, ev->ts_ms, &w->agg[i]);
+        overflow |= rts_win_query(&f->wg[i].spec, st + f->wg[i].off, ev->ts_ms, &w->agg[i]) ==
+                    RTS_WIN_OVERFLOW;
     }
     for (size_t i = 0; i < f->n; i++) {
         const struct feat *ft = &f->f[i];
@@ -556,6 +567,9 @@ void rts_features_process(const struct rts_features *f, struct rts_feature_worke
         size_t i = f->order[k];
         out[i] = rts_expr_eval(f->f[i].expr, frame);
     }
+
+    /* single writer; stats readers in other threads load it atomically */
+    __atomic_store_n(&w->exact_overflow, w->exact_overflow + (uint64_t)overflow, __ATOMIC_RELAXED);
 
     /* 2. apply the event */
     if (!persist) {
@@ -635,6 +649,7 @@ void rts_feature_worker_stats(const struct rts_feature_worker *w, struct rts_fea
     out->key_bytes = ss.entry_bytes;
     out->bytes_committed = ss.bytes_committed;
     out->late = __atomic_load_n(&w->late, __ATOMIC_RELAXED);
+    out->exact_overflow = __atomic_load_n(&w->exact_overflow, __ATOMIC_RELAXED);
     for (size_t i = 0; i < w->f->ndg; i++) {
         struct rts_hll_pool_stats ps;
         rts_hll_pool_stats(w->pools[i], &ps);

@@ -69,7 +69,9 @@ struct rts_feature_def {
     int64_t window_ms; /* sliding window width, 0 with last_n */
     uint32_t buckets;  /* ring buckets of the window (resolution = window / buckets) */
     uint32_t last_n;   /* last-N aggregate over the N most recent values, 0 with window */
-    uint32_t exact;    /* distinct: values counted exactly per key before HyperLogLog */
+    uint32_t exact;    /* distinct: values counted exactly per key before HyperLogLog;
+                        * count, sum, mean, min, max over a window: events held exactly
+                        * (window.h), 0 = none */
     /* RTS_FEAT_LOOKUP (external: filled by the caller, see above) */
     const char *store;  /* stores.NAME */
     const char *key;    /* key template, e.g. "card:{card_id}" */
@@ -138,6 +140,7 @@ int rts_feature_worker_prefault(struct rts_feature_worker *w, size_t chunk);
 
 struct rts_feature_stats {
     uint64_t keys, evicted, expired, late; /* late: events too old for a window, not applied */
+    uint64_t exact_overflow; /* events an exact window answered from its buckets (window.h) */
     uint64_t sketches_in_use, sketches_exhausted;
     size_t key_bytes;       /* bytes of one key's entry (state + bookkeeping) */
     size_t bytes_committed; /* memory in use for state */

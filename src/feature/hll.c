@@ -96,7 +96,7 @@ static size_t align8(size_t n)
 
 static int64_t dres(const struct rts_distinct_spec *d)
 {
-    struct rts_win_spec w = {d->width_ms, d->nbuckets, 0};
+    struct rts_win_spec w = {d->width_ms, d->nbuckets, 0, 0};
 
     return rts_win_resolution_ms(&w);
 }

@@ -5,13 +5,14 @@
  * replies turned into feature values.
  *
  * Groups follow the engine's (engine.c): one ring per (of, window,
- * buckets) shared by that window's count, sum, mean, min, max and
- * velocity; one list per (of, N); one HyperLogLog series per distinct
- * feature. Registers are the members of a key's meta zset, read with one
- * ZMSCORE per event: "t" (newest event time: since_last and the rings of
- * every event), "f:F" (newest time with a value of F: the rings and
- * distinct of F) and "n:F:N" (pushes to a list). A ring's newest ordinal is
- * floor(register / resolution), which is what the local ring keeps.
+ * buckets, exact) shared by that window's count, sum, mean, min, max and
+ * velocity, with a zset of held events when exact; one list per (of, N);
+ * one HyperLogLog series per distinct feature. Registers are the members
+ * of a key's meta zset, read with one ZMSCORE per event: "t" (newest event
+ * time: since_last and the rings of every event), "f:F" (newest time with a
+ * value of F: the rings and distinct of F) and "n:F:N" (pushes to a list).
+ * A ring's newest ordinal is floor(register / resolution), which is what
+ * the local ring keeps.
  *
  * Commands are written in RESP straight into the worker's buffer (one
  * append to hiredis per batch, no allocation per command).
@@ -156,6 +157,14 @@ struct wgroup {
     size_t nblen;
     char ttl[NUM_MAX];    /* PEXPIRE of a bucket, ms */
     size_t ttllen;
+    /* exact windows (spec.exact > 0): the held events, one zset */
+    char xtag[TAG_MAX]; /* "x:F:W:B:N" */
+    size_t xtaglen;
+    char xttl[NUM_MAX]; /* PEXPIRE of the zset, ms */
+    size_t xttllen;
+    char xtrim[NUM_MAX]; /* -(N + 1): ZREMRANGEBYRANK keeps the N greatest */
+    size_t xtrimlen;
+    int64_t xkeep; /* held events at or before t - xkeep are dropped (W + S) */
 };
 
 struct lgroup {
@@ -212,7 +221,7 @@ struct rts_rstate {
     size_t max_key;
     /* per event, at most */
     size_t cmds_ev, resp_ev, reads_ev;
-    uint32_t max_buckets, max_lastn;
+    uint32_t max_buckets, max_lastn, max_exact;
     size_t ring_bytes;
 };
 
@@ -275,11 +284,14 @@ static int add_wgroup(struct rts_rstate *rs, const struct rts_feature_def *d, in
                     : d->agg == RTS_AGG_MIN ? RTS_WIN_MIN
                     : d->agg == RTS_AGG_MAX ? RTS_WIN_MAX
                                             : 0;
+    uint32_t exact = d->agg == RTS_AGG_VELOCITY ? 0 : d->exact; /* as engine.c */
     struct wgroup *g;
+    uint64_t keep;
 
     for (size_t i = 0; i < rs->nwg; i++) {
         g = &rs->wg[i];
-        if (g->of == of && g->spec.width_ms == d->window_ms && g->spec.nbuckets == d->buckets) {
+        if (g->of == of && g->spec.width_ms == d->window_ms && g->spec.nbuckets == d->buckets &&
+            g->spec.exact == exact) {
             g->spec.aggs |= aggs;
             return (int)i;
         }
@@ -288,13 +300,28 @@ static int add_wgroup(struct rts_rstate *rs, const struct rts_feature_def *d, in
     g->spec.width_ms = d->window_ms;
     g->spec.nbuckets = d->buckets;
     g->spec.aggs = aggs;
+    g->spec.exact = exact;
     g->res = rts_win_resolution_ms(&g->spec);
     g->of = of;
     g->reg = field_reg(rs, of);
-    g->taglen = (size_t)snprintf(g->tag, sizeof(g->tag), "w:%s:%lld:%u:", field_name(rs, of),
+    /* an exact window has a ring of its own (engine.c): its buckets too */
+    g->taglen =
+        exact ? (size_t)snprintf(g->tag, sizeof(g->tag), "w:%s:%lld:%u:x%u:", field_name(rs, of),
+                                 (long long)d->window_ms, d->buckets, exact)
+              : (size_t)snprintf(g->tag, sizeof(g->tag), "w:%s:%lld:%u:", field_name(rs, of),
                                  (long long)d->window_ms, d->buckets);
     g->nblen = rts_fmt_i64(g->nb, d->buckets);
     g->ttllen = ttl_text(g->ttl, d->window_ms + 2 * g->res + slack_ms);
+    if (exact) {
+        /* window.h: held events at or before t - W - S are dropped */
+        keep = (uint64_t)d->window_ms + (uint64_t)d->buckets * (uint64_t)g->res;
+        g->xkeep = keep > (uint64_t)INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)keep;
+        g->xtaglen =
+            (size_t)snprintf(g->xtag, sizeof(g->xtag), "x:%s:%lld:%u:%u", field_name(rs, of),
+                             (long long)d->window_ms, d->buckets, exact);
+        g->xttllen = ttl_text(g->xttl, g->xkeep + slack_ms);
+        g->xtrimlen = rts_fmt_i64(g->xtrim, -(int64_t)exact - 1);
+    }
     return (int)rs->nwg++;
 }
 
@@ -348,6 +375,7 @@ static void plan_bounds(struct rts_rstate *rs)
 
     for (size_t i = 0; i < rs->nwg; i++) {
         tag = rs->wg[i].taglen > tag ? rs->wg[i].taglen : tag;
+        tag = rs->wg[i].xtaglen > tag ? rs->wg[i].xtaglen : tag;
     }
     for (size_t i = 0; i < rs->ndg; i++) {
         tag = rs->dg[i].taglen > tag ? rs->dg[i].taglen : tag;
@@ -367,6 +395,14 @@ static void plan_bounds(struct rts_rstate *rs)
         keys += rs->wg[i].spec.nbuckets + 5;
         args += 3 + rs->wg[i].spec.nbuckets + 21; /* ZUNION; ZINCRBY x2, ZADD x2, PEXPIRE */
         cmds += 5;
+        if (rs->wg[i].spec.exact) {
+            /* ZCARD, ZRANGE 0 0, ZRANGE BYSCORE; ZADD, ZREMRANGEBYRANK,
+             * ZREMRANGEBYSCORE, PEXPIRE */
+            rs->reads_ev += 3;
+            keys += 7;
+            args += 2 + 5 + 6 + 4 + 4 + 4 + 3;
+            cmds += 7;
+        }
     }
     for (size_t i = 0; i < rs->ndg; i++) {
         keys += rs->dg[i].spec.nbuckets + 2;
@@ -463,6 +499,7 @@ struct rts_rstate *rts_rstate_new(const struct rts_schema *schema,
         size_t b = rts_win_size(&rs->wg[i].spec);
         rs->max_buckets =
             rs->wg[i].spec.nbuckets > rs->max_buckets ? rs->wg[i].spec.nbuckets : rs->max_buckets;
+        rs->max_exact = rs->wg[i].spec.exact > rs->max_exact ? rs->wg[i].spec.exact : rs->max_exact;
         rs->ring_bytes = b > rs->ring_bytes ? b : rs->ring_bytes;
     }
     for (size_t i = 0; i < rs->nlg; i++) {
@@ -525,7 +562,7 @@ size_t rts_rstate_count(const struct rts_rstate *rs)
 
 /* ---- per worker ---- */
 
-enum cmd_kind { C_META, C_WIN, C_DIST, C_LASTN, C_WRITE };
+enum cmd_kind { C_META, C_WIN, C_XCARD, C_XOLD, C_XWIN, C_DIST, C_LASTN, C_WRITE };
 
 struct cmd_info {
     uint32_t ev;
@@ -548,8 +585,12 @@ struct rts_rstate_worker {
     uint32_t *reads; /* reads answered */
     uint8_t *bad;    /* an error reply to a read, or not sent */
     uint8_t *late;
-    /* scratch for one reply */
+    uint8_t *xover; /* an exact window answered from its buckets */
+    /* scratch for one reply (a group's replies are consecutive) */
     void *ring;
+    struct rts_win_held *held; /* an exact window's events in the window */
+    uint32_t xcard;            /* its held events in all */
+    int64_t xold;              /* the oldest's time */
     uint32_t *bcount;
     double *bsum, *bmin, *bmax, *lastv;
     /* counters: single writer, relaxed atomic loads by readers */
@@ -578,15 +619,17 @@ struct rts_rstate_worker *rts_rstate_worker_new(const struct rts_rstate *rs, siz
     w->reads = calloc(nb, sizeof(*w->reads));
     w->bad = calloc(nb, 1);
     w->late = calloc(nb, 1);
+    w->xover = calloc(nb, 1);
+    w->held = calloc(rs->max_exact + 1, sizeof(*w->held));
     w->ring = calloc(1, rs->ring_bytes ? rs->ring_bytes : 8);
     w->bcount = calloc(rs->max_buckets + 1, sizeof(*w->bcount));
     w->bsum = calloc(rs->max_buckets + 1, sizeof(*w->bsum));
     w->bmin = calloc(rs->max_buckets + 1, sizeof(*w->bmin));
     w->bmax = calloc(rs->max_buckets + 1, sizeof(*w->bmax));
     w->lastv = calloc(rs->max_lastn + 1, sizeof(*w->lastv));
-    if (!w->info || !w->buf || !w->out || !w->regv ||
-        !w->reads || !w->bad || !w->late || !w->ring || !w->bcount || !w->bsum || !w->bmin ||
-        !w->bmax || !w->lastv) {
+    if (!w->info || !w->buf || !w->out || !w->regv || !w->reads || !w->bad || !w->late ||
+        !w->xover || !w->held || !w->ring || !w->bcount || !w->bsum || !w->bmin || !w->bmax ||
+        !w->lastv) {
         goto nomem;
     }
     w->conn = rts_store_conn_new(rs->store, eb);
@@ -616,6 +659,8 @@ void rts_rstate_worker_free(struct rts_rstate_worker *w)
     free(w->reads);
     free(w->bad);
     free(w->late);
+    free(w->xover);
+    free(w->held);
     free(w->ring);
     free(w->bcount);
     free(w->bsum);
@@ -740,6 +785,94 @@ static void arg_hash(struct rts_rstate_worker *w, enum rts_type t, union rts_val
     }
 }
 
+/* The sign bit flipped for a positive double, every bit for a negative one:
+ * unsigned order is then numeric order (-0 is held as 0, NaN never). */
+static uint64_t held_bits(double v)
+{
+    uint64_t u;
+
+    memcpy(&u, &v, sizeof(u));
+    return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
+}
+
+static double held_double(uint64_t u)
+{
+    double v;
+
+    u = u >> 63 ? u & ~(UINT64_C(1) << 63) : ~u;
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
+static void put_hex16(char *at, uint64_t h)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (int i = 15; i >= 0; i--, h >>= 4) {
+        at[i] = hex[h & 15];
+    }
+}
+
+#define HELD_MEMBER 32
+_Static_assert(HELD_MEMBER <= ARG_SMALL, "plan_bounds counts a member as a small argument");
+
+/* An exact window's member for value @v of event @ev: the value's bits in
+ * order-preserving hex (member order is value order for one score), then the
+ * hash of the event id (of the payload when the event has none), so that
+ * distinct events never collapse and a replayed one is held once. Fixed
+ * width: any id fits the batch buffer. */
+static void arg_held_member(struct rts_rstate_worker *w, double v, const struct rts_event *ev)
+{
+    char *at = arg_begin(w, HELD_MEMBER);
+
+    put_hex16(at, held_bits(rts_win_held_value(v)));
+    put_hex16(at + 16,
+              ev->id.p ? rts_hash64(ev->id.p, ev->id.n) : rts_hash64(ev->payload.p, ev->payload.n));
+}
+
+/* The value of member @s (@n bytes); 0 ok. */
+static int parse_held_member(const char *s, size_t n, double *v)
+{
+    uint64_t u = 0;
+
+    if (n != HELD_MEMBER) {
+        return -1;
+    }
+    for (size_t i = 0; i < 16; i++) {
+        int c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) {
+            return -1;
+        }
+        u = u << 4 | (uint64_t)d;
+    }
+    *v = held_double(u);
+    return isnan(*v) ? -1 : 0;
+}
+
+/* A score bound: "(" when @open, then @t, or "-inf" when @t is INT64_MIN. */
+static void arg_score(struct rts_rstate_worker *w, int open, int64_t t)
+{
+    char num[1 + RTS_FMT_INT_MAX];
+    size_t n = 0;
+
+    if (t == INT64_MIN) {
+        ARG_LIT(w, "-inf");
+        return;
+    }
+    if (open) {
+        num[n++] = '(';
+    }
+    n += rts_fmt_i64(num + n, t);
+    arg(w, num, n);
+}
+
+/* @t - @d, or INT64_MIN below it (d >= 0) */
+static int64_t sub_sat(int64_t t, int64_t d)
+{
+    return t < INT64_MIN + d ? INT64_MIN : t - d;
+}
+
 static int present(const struct rts_rstate *rs, int of, const struct rts_event *ev)
 {
     enum rts_type t;
@@ -768,12 +901,33 @@ static void build_event(struct rts_rstate_worker *w, size_t i, const struct rts_
     for (size_t g = 0; g < rs->nwg; g++) {
         const struct wgroup *wg = &rs->wg[g];
         int64_t q = rts_floor_div(ev->ts_ms, wg->res);
+        struct rts_str xk;
         cmd(w, i, C_WIN, g, 3 + wg->spec.nbuckets);
         ARG_LIT(w, "ZUNION");
         arg(w, wg->nb, wg->nblen);
         for (int64_t o = q - wg->spec.nbuckets + 1; o <= q; o++) {
             arg_key(w, ev, wg->tag, wg->taglen, 1, o);
         }
+        ARG_LIT(w, "WITHSCORES");
+        if (!wg->spec.exact) {
+            continue;
+        }
+        /* the held events: how many, the oldest, those newer than t - W */
+        cmd(w, i, C_XCARD, g, 2);
+        ARG_LIT(w, "ZCARD");
+        xk = arg_key(w, ev, wg->xtag, wg->xtaglen, 0, 0);
+        cmd(w, i, C_XOLD, g, 5);
+        ARG_LIT(w, "ZRANGE");
+        arg(w, xk.p, xk.n);
+        ARG_LIT(w, "0");
+        ARG_LIT(w, "0");
+        ARG_LIT(w, "WITHSCORES");
+        cmd(w, i, C_XWIN, g, 6);
+        ARG_LIT(w, "ZRANGE");
+        arg(w, xk.p, xk.n);
+        arg_score(w, 1, sub_sat(ev->ts_ms, wg->spec.width_ms));
+        ARG_LIT(w, "+inf");
+        ARG_LIT(w, "BYSCORE");
         ARG_LIT(w, "WITHSCORES");
     }
     for (size_t g = 0; g < rs->ndg; g++) {
@@ -867,6 +1021,31 @@ static void build_event(struct rts_rstate_worker *w, size_t i, const struct rts_
         ARG_LIT(w, "PEXPIRE");
         arg(w, bk.p, bk.n);
         arg(w, wg->ttl, wg->ttllen);
+        if (wg->spec.exact) {
+            /* blind, as window.h's held_add: in, the least out when past N,
+             * then what is too old for any window the ring accepts */
+            struct rts_str xk;
+            char ts_num[RTS_FMT_INT_MAX];
+            cmd(w, i, C_WRITE, 0, 4);
+            ARG_LIT(w, "ZADD");
+            xk = arg_key(w, ev, wg->xtag, wg->xtaglen, 0, 0);
+            arg(w, ts_num, rts_fmt_i64(ts_num, ev->ts_ms));
+            arg_held_member(w, v, ev);
+            cmd(w, i, C_WRITE, 0, 4);
+            ARG_LIT(w, "ZREMRANGEBYRANK");
+            arg(w, xk.p, xk.n);
+            ARG_LIT(w, "0");
+            arg(w, wg->xtrim, wg->xtrimlen);
+            cmd(w, i, C_WRITE, 0, 4);
+            ARG_LIT(w, "ZREMRANGEBYSCORE");
+            arg(w, xk.p, xk.n);
+            ARG_LIT(w, "-inf");
+            arg_score(w, 0, sub_sat(ev->ts_ms, wg->xkeep));
+            cmd(w, i, C_WRITE, 0, 3);
+            ARG_LIT(w, "PEXPIRE");
+            arg(w, xk.p, xk.n);
+            arg(w, wg->xttl, wg->xttllen);
+        }
     }
     for (size_t g = 0; g < rs->ndg; g++) {
         const struct dgroup *dg = &rs->dg[g];
@@ -996,16 +1175,63 @@ static int too_old(double reg, int64_t ts, int64_t res, uint32_t n)
     return rts_floor_div(ts, res) <= newest - (int64_t)n;
 }
 
+/* Group @g's features of event @ev from the state rebuilt in w->ring. */
+static void window_out(struct rts_rstate_worker *w, size_t ev, size_t g)
+{
+    const struct rts_rstate *rs = w->rs;
+    const struct wgroup *wg = &rs->wg[g];
+    double *out = out_row(w, ev);
+    struct rts_win_agg agg;
+    enum rts_win_answer by = rts_win_query(&wg->spec, w->ring, w->evs[ev].ts_ms, &agg);
+
+    if (by != RTS_WIN_EXACT) {
+        /* a bucket without a min or max member (written before the window
+         * kept one) leaves the identity */
+        agg.min = isinf(agg.min) ? NAN : agg.min;
+        agg.max = isinf(agg.max) ? NAN : agg.max;
+    }
+    w->xover[ev] |= by == RTS_WIN_OVERFLOW;
+    for (size_t j = 0; j < rs->na; j++) {
+        const struct agg *a = &rs->a[j];
+        if (a->kind != K_WIN || (size_t)a->group != g) {
+            continue;
+        }
+        switch (a->agg) {
+        case RTS_AGG_COUNT:
+            out[j] = agg.count;
+            break;
+        case RTS_AGG_SUM:
+            out[j] = agg.sum;
+            break;
+        case RTS_AGG_MEAN:
+            out[j] = agg.count > 0 ? agg.sum / agg.count : NAN;
+            break;
+        case RTS_AGG_MIN:
+            out[j] = agg.min;
+            break;
+        case RTS_AGG_MAX:
+            out[j] = agg.max;
+            break;
+        case RTS_AGG_VELOCITY:
+            out[j] = (a->has_of ? agg.sum : agg.count) * a->per_sec;
+            break;
+        default:
+            out[j] = NAN;
+            break;
+        }
+    }
+}
+
+/* The ring of group @g rebuilt in w->ring from the window's buckets (ZUNION
+ * ... WITHSCORES); an exact window's held events follow (on_held). */
 static void on_window(struct rts_rstate_worker *w, size_t ev, size_t g, const redisReply *r)
 {
     const struct rts_rstate *rs = w->rs;
     const struct wgroup *wg = &rs->wg[g];
     const struct rts_event *e = &w->evs[ev];
     const double reg = reg_row(w, ev)[wg->reg];
-    double *out = out_row(w, ev);
     uint32_t n = wg->spec.nbuckets;
     int64_t q = rts_floor_div(e->ts_ms, wg->res), lo = q - n + 1, newest, top = INT64_MIN;
-    struct rts_win_agg agg = {0, 0, NAN, NAN};
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
         w->bad[ev] = 1;
@@ -1064,44 +1290,61 @@ static void on_window(struct rts_rstate_worker *w, size_t ev, size_t g, const re
                                     w->bmin[k], w->bmax[k]);
             }
         }
-        rts_win_query(&wg->spec, w->ring, e->ts_ms, &agg);
-        /* a bucket without a min or max member (written before the window
-         * kept one) leaves the identity */
-        agg.min = isinf(agg.min) ? NAN : agg.min;
-        agg.max = isinf(agg.max) ? NAN : agg.max;
+    } else {
+        memset(w->ring, 0, rts_win_size(&wg->spec)); /* an empty ring (and none held) */
     }
     if (present(rs, wg->of, e) && too_old(reg, e->ts_ms, wg->res, n)) {
         w->late[ev] = 1;
     }
-    for (size_t j = 0; j < rs->na; j++) {
-        const struct agg *a = &rs->a[j];
-        if (a->kind != K_WIN || (size_t)a->group != g) {
-            continue;
-        }
-        switch (a->agg) {
-        case RTS_AGG_COUNT:
-            out[j] = agg.count;
-            break;
-        case RTS_AGG_SUM:
-            out[j] = agg.sum;
-            break;
-        case RTS_AGG_MEAN:
-            out[j] = agg.count > 0 ? agg.sum / agg.count : NAN;
-            break;
-        case RTS_AGG_MIN:
-            out[j] = agg.min;
-            break;
-        case RTS_AGG_MAX:
-            out[j] = agg.max;
-            break;
-        case RTS_AGG_VELOCITY:
-            out[j] = (a->has_of ? agg.sum : agg.count) * a->per_sec;
-            break;
-        default:
-            out[j] = NAN;
-            break;
-        }
+    if (!wg->spec.exact) {
+        window_out(w, ev, g);
     }
+}
+
+/* An exact window's three reads, in order: ZCARD (held events), ZRANGE 0 0
+ * (the oldest), ZRANGE BYSCORE (those newer than t - W, ascending (time,
+ * value): Redis orders equal scores by member, whose prefix is the value).
+ * After the last, the held events rebuilt beside the ring, and the local
+ * query answers. */
+static void on_held(struct rts_rstate_worker *w, size_t ev, size_t g, enum cmd_kind kind,
+                    const redisReply *r)
+{
+    const struct wgroup *wg = &w->rs->wg[g];
+    size_t k = 0, from, end;
+
+    if (kind == C_XCARD) {
+        if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
+            w->bad[ev] = 1;
+            return;
+        }
+        w->xcard = r->integer > UINT32_MAX ? UINT32_MAX : (uint32_t)r->integer;
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
+        w->bad[ev] = 1;
+        return;
+    }
+    /* the oldest is the first; of more than N (another writer between our
+     * reads), the greatest N */
+    end = kind == C_XOLD && r->elements > 2 ? 2 : r->elements;
+    from = kind == C_XWIN && end / 2 > wg->spec.exact ? end - 2 * (size_t)wg->spec.exact : 0;
+    for (size_t i = from; i + 1 < end; i += 2) {
+        const redisReply *m = r->element[i];
+        double t = reply_num(r->element[i + 1]), v;
+        if (m->type != REDIS_REPLY_STRING || parse_held_member(m->str, m->len, &v) ||
+            !(fabs(t) < 9e18) || (k && (int64_t)t < w->held[k - 1].t)) {
+            w->bad[ev] = 1;
+            return;
+        }
+        w->held[k].t = (int64_t)t;
+        w->held[k++].v = v;
+    }
+    if (kind == C_XOLD) {
+        w->xold = k ? w->held[0].t : 0;
+        return;
+    }
+    rts_win_load_held(&wg->spec, w->ring, w->xcard, w->xold, w->held, k);
+    window_out(w, ev, g);
 }
 
 static void on_distinct(struct rts_rstate_worker *w, size_t ev, size_t g, const redisReply *r)
@@ -1204,6 +1447,11 @@ static void on_reply(void *arg, size_t i, const struct redisReply *r)
     case C_WIN:
         on_window(w, ev, ci->group, r);
         break;
+    case C_XCARD:
+    case C_XOLD:
+    case C_XWIN:
+        on_held(w, ev, ci->group, (enum cmd_kind)ci->kind, r);
+        break;
     case C_DIST:
         on_distinct(w, ev, ci->group, r);
         break;
@@ -1221,7 +1469,7 @@ void rts_rstate_batch(struct rts_rstate_worker *w, const struct rts_event *evs, 
     struct rts_errbuf eb = {0};
     enum rts_store_status st = RTS_STORE_ERROR;
     uint64_t t0, t1;
-    uint64_t late = 0, degraded = 0;
+    uint64_t late = 0, degraded = 0, overflow = 0;
 
     n = n < w->max_batch ? n : w->max_batch; /* the caller's contract (rts_rstate_fill) */
     w->evs = evs;
@@ -1230,6 +1478,7 @@ void rts_rstate_batch(struct rts_rstate_worker *w, const struct rts_event *evs, 
         w->reads[i] = 0;
         w->bad[i] = 0;
         w->late[i] = 0;
+        w->xover[i] = 0;
     }
     if (n == 0) {
         return;
@@ -1277,10 +1526,12 @@ void rts_rstate_batch(struct rts_rstate_worker *w, const struct rts_event *evs, 
             degraded++;
         } else {
             late += w->late[i];
+            overflow += w->xover[i];
         }
     }
     BUMP(w->st.degraded, degraded);
     BUMP(w->st.late, late);
+    BUMP(w->st.exact_overflow, overflow);
 }
 
 int rts_rstate_fill(const struct rts_rstate_worker *w, size_t i, union rts_val *frame,
@@ -1304,6 +1555,7 @@ void rts_rstate_worker_stats_add(const struct rts_rstate_worker *w, struct rts_r
     ADD(refused);
     ADD(degraded);
     ADD(late);
+    ADD(exact_overflow);
     ADD(bad_replies);
 #undef ADD
 }

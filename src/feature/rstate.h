@@ -20,11 +20,21 @@
  *                                the same as the local ring's)
  *   P{K}:d:F:W:B:O               HyperLogLog per distinct bucket (PFADD)
  *   P{K}:l:F:N                   list of the last N values (LPUSH + LTRIM)
+ *   P{K}:x:F:W:B:N               zset of an exact window's held events
+ *                                (window.h): score the event time, member
+ *                                the value's bits in order-preserving hex
+ *                                and the hash of the event id (ZADD,
+ *                                ZREMRANGEBYRANK keeps N, ZREMRANGEBYSCORE
+ *                                drops the old); its ring's buckets are
+ *                                P{K}:w:F:W:B:xN:O
  * A window read is one ZUNION ... WITHSCORES over the buckets of the
  * window (or PFCOUNT over them); the reply rebuilds the local ring
- * (rts_win_load_*) and rts_win_query() answers, so count, sum, mean, min,
- * max, velocity, last-N and since_last are the local state's values bit for
- * bit (the same rules: resolution, newest bucket, late events); distinct is
+ * (rts_win_load_*) and rts_win_query() answers; an exact window adds ZCARD,
+ * its oldest member and its members newer than the window's edge, which
+ * rebuild the held events beside the ring (rts_win_load_held). So count,
+ * sum, mean, min, max (exact or not), velocity, last-N and since_last are
+ * the local state's values bit for bit (the same rules: resolution, newest
+ * bucket, late events, held events); distinct is
  * Redis's HyperLogLog over the window's buckets (its error, and the bucketed
  * window edge where the local sparse mode has an exact one).
  *
@@ -130,6 +140,7 @@ struct rts_rstate_stats {
     uint64_t refused;    /* batches the open breaker kept from Redis */
     uint64_t degraded;   /* events whose aggregates are missing */
     uint64_t late;       /* events too old for one of their windows: scored, not applied */
+    uint64_t exact_overflow; /* events an exact window answered from its buckets */
     uint64_t bad_replies; /* error replies (e.g. WRONGTYPE), reads and writes */
 };
 /* Add @w's counters into @out. Counters may be a moment old. Thread: any. */

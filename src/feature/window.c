@@ -8,6 +8,7 @@
  *   double   sum[n];           if RTS_WIN_SUM
  *   double   min[n];           if RTS_WIN_MIN
  *   double   max[n];           if RTS_WIN_MAX
+ *   struct held_hdr, then struct rts_win_held e[exact]   if exact
  * Slot s holds the ordinal of (N - n, N] congruent to s mod n. An empty slot
  * holds the identities count 0, sum 0, min +inf, max -inf, so adds and
  * queries need no test for emptiness: an add folds its value in, a query
@@ -20,7 +21,12 @@
  *
  * Ordinals may be anywhere in int64 (r = 1 ms with ts = INT64_MIN); the code
  * only subtracts two ordinals after comparing them, in uint64, where the
- * difference of a >= b is exact.
+ * difference of a >= b is exact. Times are compared the same way.
+ *
+ * Held events of an exact window: a circular array of capacity N, event i
+ * (0 = the least in (time, value) order) at e[(head + i) mod N], so that
+ * dropping the least is head + 1 and an event in time order is appended
+ * without moving the others.
  */
 #include "feature/window.h"
 
@@ -29,7 +35,12 @@
 
 struct win_offs {
     size_t count, sum, min, max; /* byte offsets; 0 = aggregate not kept */
+    size_t held;                 /* struct held_hdr; 0 = not exact */
     size_t size;
+};
+
+struct held_hdr {
+    uint32_t head, count;
 };
 
 struct win_mut {
@@ -66,6 +77,11 @@ static void win_offsets(const struct rts_win_spec *w, struct win_offs *o)
     if (w->aggs & RTS_WIN_MAX) {
         o->max = off;
         off += n * sizeof(double);
+    }
+    o->held = 0;
+    if (w->exact) {
+        o->held = off;
+        off += sizeof(struct held_hdr) + (size_t)w->exact * sizeof(struct rts_win_held);
     }
     o->size = off;
 }
@@ -135,6 +151,10 @@ enum rts_err rts_win_check(const struct rts_win_spec *w, struct rts_errbuf *eb)
     if (w->aggs & ~(unsigned)(RTS_WIN_SUM | RTS_WIN_MIN | RTS_WIN_MAX)) {
         return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "unknown window aggregate flags 0x%x", w->aggs);
     }
+    if (w->exact > RTS_WIN_MAX_EXACT) {
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "window exact must be in 0..%u, got %u",
+                        RTS_WIN_MAX_EXACT, w->exact);
+    }
     return RTS_ERR_OK;
 }
 
@@ -158,7 +178,9 @@ int64_t rts_win_resolution_ms(const struct rts_win_spec *w)
     return w->width_ms / n + (w->width_ms % n != 0);
 }
 
-int rts_win_add(const struct rts_win_spec *w, void *st, int64_t ts_ms, double v)
+/* ---- the ring ---- */
+
+static int ring_add(const struct rts_win_spec *w, void *st, int64_t ts_ms, double v)
 {
     struct win_mut l;
     int64_t *newest = st;
@@ -309,8 +331,8 @@ static double max2(double a, double b)
     return b > a ? b : a;
 }
 
-void rts_win_query(const struct rts_win_spec *w, const void *st, int64_t ts_ms,
-                   struct rts_win_agg *out)
+static void ring_query(const struct rts_win_spec *w, const void *st, int64_t ts_ms,
+                       struct rts_win_agg *out)
 {
     struct win_view l;
     struct win_acc x = {0,
@@ -366,6 +388,155 @@ void rts_win_query(const struct rts_win_spec *w, const void *st, int64_t ts_ms,
     out->max = l.max ? max2(max2(x.hi[0], x.hi[1]), max2(x.hi[2], x.hi[3])) : NAN;
 }
 
+/* ---- the held events of an exact window ---- */
+
+/* t <= ts - d, without overflow */
+static int at_or_before(int64_t t, int64_t ts, uint64_t d)
+{
+    return t <= ts && (uint64_t)ts - (uint64_t)t >= d;
+}
+
+/* S = n r, the span of the ring */
+static uint64_t ring_span(const struct rts_win_spec *w)
+{
+    return (uint64_t)w->nbuckets * (uint64_t)rts_win_resolution_ms(w);
+}
+
+static int held_less(const struct rts_win_held *a, int64_t t, double v)
+{
+    return a->t < t || (a->t == t && a->v < v);
+}
+
+static int held_greater(const struct rts_win_held *a, int64_t t, double v)
+{
+    return a->t > t || (a->t == t && a->v > v);
+}
+
+struct held {
+    struct held_hdr *h;
+    struct rts_win_held *e;
+    uint32_t n; /* capacity */
+};
+
+static void held_of(const struct rts_win_spec *w, const void *st, struct held *x)
+{
+    struct win_offs o;
+
+    win_offsets(w, &o);
+    x->h = (struct held_hdr *)((uintptr_t)st + o.held);
+    x->e = (struct rts_win_held *)(x->h + 1);
+    x->n = w->exact;
+}
+
+/* Held event @i, 0 = the least. */
+static struct rts_win_held *held_at(const struct held *x, uint32_t i)
+{
+    uint32_t k = x->h->head + i; /* both < n <= RTS_WIN_MAX_EXACT */
+
+    return &x->e[k >= x->n ? k - x->n : k];
+}
+
+static void held_add(const struct rts_win_spec *w, void *st, int64_t ts, double v)
+{
+    struct held x;
+    uint64_t keep = (uint64_t)w->width_ms + ring_span(w); /* W + S */
+    uint32_t i;
+
+    if (keep < (uint64_t)w->width_ms) {
+        keep = UINT64_MAX; /* overflowed: nothing is ever that old */
+    }
+    held_of(w, st, &x);
+    v = rts_win_held_value(v);
+    if (x.h->count == x.n) {
+        if (!held_less(held_at(&x, 0), ts, v)) {
+            return; /* not above the least: not kept (and nothing held is old enough to drop) */
+        }
+        x.h->head = x.h->head + 1 == x.n ? 0 : x.h->head + 1;
+        x.h->count--;
+    }
+    for (i = x.h->count; i > 0 && held_greater(held_at(&x, i - 1), ts, v); i--) {
+        *held_at(&x, i) = *held_at(&x, i - 1);
+    }
+    held_at(&x, i)->t = ts;
+    held_at(&x, i)->v = v;
+    x.h->count++;
+    while (at_or_before(held_at(&x, 0)->t, ts, keep)) { /* never the event just added */
+        x.h->head = x.h->head + 1 == x.n ? 0 : x.h->head + 1;
+        x.h->count--;
+    }
+}
+
+static enum rts_win_answer held_query(const struct rts_win_spec *w, const void *st, int64_t ts,
+                                      struct rts_win_agg *out)
+{
+    struct held x;
+    uint64_t width = (uint64_t)w->width_ms;
+    uint32_t c, i, hi;
+    double sum = 0.0, lo = INFINITY, up = -INFINITY;
+
+    held_of(w, st, &x);
+    c = x.h->count;
+    if (c > 0) {
+        /* dropped for age: at or before newest - W - S, so all of them before
+         * ts - W iff ts >= newest - S */
+        if (at_or_before(ts, held_at(&x, c - 1)->t, ring_span(w) + 1)) {
+            return RTS_WIN_OVERFLOW;
+        }
+        /* dropped for room: at or before the oldest held */
+        if (c == x.n && !at_or_before(held_at(&x, 0)->t, ts, width)) {
+            return RTS_WIN_OVERFLOW;
+        }
+    }
+    for (i = c; i > 0 && held_at(&x, i - 1)->t > ts; i--) {
+    }
+    hi = i;
+    for (; i > 0 && !at_or_before(held_at(&x, i - 1)->t, ts, width); i--) {
+    }
+    /* events [i, hi): at most two runs of the circular array, summed in order */
+    for (uint32_t k = i, len; k < hi; k += len) {
+        const struct rts_win_held *e = held_at(&x, k);
+        uint32_t to_end = x.n - (uint32_t)(e - x.e);
+
+        len = hi - k < to_end ? hi - k : to_end;
+        for (uint32_t j = 0; j < len; j++) {
+            sum += e[j].v;
+        }
+        if (w->aggs & (RTS_WIN_MIN | RTS_WIN_MAX)) {
+            for (uint32_t j = 0; j < len; j++) {
+                lo = e[j].v < lo ? e[j].v : lo;
+                up = e[j].v > up ? e[j].v : up;
+            }
+        }
+    }
+    out->count = (double)(hi - i);
+    out->sum = hi > i && (w->aggs & RTS_WIN_SUM) ? sum : 0.0;
+    out->min = hi > i && (w->aggs & RTS_WIN_MIN) ? lo : NAN;
+    out->max = hi > i && (w->aggs & RTS_WIN_MAX) ? up : NAN;
+    return RTS_WIN_EXACT;
+}
+
+/* ---- public ---- */
+
+int rts_win_add(const struct rts_win_spec *w, void *st, int64_t ts_ms, double v)
+{
+    int late = ring_add(w, st, ts_ms, v);
+
+    if (w->exact) {
+        held_add(w, st, ts_ms, v);
+    }
+    return late;
+}
+
+enum rts_win_answer rts_win_query(const struct rts_win_spec *w, const void *st, int64_t ts_ms,
+                                  struct rts_win_agg *out)
+{
+    if (w->exact && held_query(w, st, ts_ms, out) == RTS_WIN_EXACT) {
+        return RTS_WIN_EXACT;
+    }
+    ring_query(w, st, ts_ms, out);
+    return w->exact ? RTS_WIN_OVERFLOW : RTS_WIN_RING;
+}
+
 void rts_win_load_init(const struct rts_win_spec *w, void *st, int64_t newest)
 {
     struct win_mut l;
@@ -374,6 +545,12 @@ void rts_win_load_init(const struct rts_win_spec *w, void *st, int64_t newest)
     clear_slots(&l, 0, w->nbuckets);
     *(int64_t *)st = newest;
     l.count[slot_of(newest, w->nbuckets)] = 1;
+    if (w->exact) {
+        struct held x;
+
+        held_of(w, st, &x);
+        x.h->head = x.h->count = 0;
+    }
 }
 
 void rts_win_load_bucket(const struct rts_win_spec *w, void *st, int64_t ord, uint32_t count,
@@ -397,4 +574,34 @@ void rts_win_load_bucket(const struct rts_win_spec *w, void *st, int64_t ord, ui
     if (l.max) {
         l.max[s] = max;
     }
+}
+
+void rts_win_load_held(const struct rts_win_spec *w, void *st, uint32_t held, int64_t oldest,
+                       const struct rts_win_held *e, size_t k)
+{
+    struct held x;
+    uint32_t below;
+
+    if (!w->exact) {
+        return;
+    }
+    held_of(w, st, &x);
+    if (k > x.n) { /* more than are held (another writer between reads): the greatest */
+        e += k - x.n;
+        k = x.n;
+    }
+    held = held > x.n ? x.n : held < k ? (uint32_t)k : held;
+    if (k && oldest > e[0].t) {
+        oldest = e[0].t; /* a torn read: keep the order */
+    }
+    below = held - (uint32_t)k;
+    for (uint32_t i = 0; i < below; i++) {
+        x.e[i].t = oldest;
+        x.e[i].v = 0.0;
+    }
+    if (k) {
+        memcpy(x.e + below, e, k * sizeof(*e));
+    }
+    x.h->head = 0;
+    x.h->count = held;
 }

@@ -29,6 +29,8 @@ features:
   - {name: amount_last5,    agg: mean, of: amount, last: 5}
   - {name: secs_since_last, agg: since_last}
   - {name: velocity_1h,     agg: velocity, of: amount, window: 1h}
+  - {name: amount_sum_1h_x, agg: sum,  of: amount, window: 1h, exact: 32}
+  - {name: txn_count_5m_x,  agg: count, window: 5m, exact: 4}
   - {name: amount_ratio,    expr: "amount / (amount_mean_30d + 1)"}
   - {name: foreign,         expr: "country != 'US'"}
 rules:
@@ -43,7 +45,7 @@ YAML
 
 eq "backfill rows" "$(($(lines features.csv) - 1))" 30000
 eq "run records" "$(lines scores.jsonl)" 30000
-check "header" grep -q '^id,key,ts,amount_log,hour,txn_count_5m,amount_sum_24h,amount_mean_30d,amount_max_24h,amount_min_1h,merchants_24h,amount_last5,secs_since_last,velocity_1h,amount_ratio,foreign,is_fraud$' features.csv
+check "header" grep -q '^id,key,ts,amount_log,hour,txn_count_5m,amount_sum_24h,amount_mean_30d,amount_max_24h,amount_min_1h,merchants_24h,amount_last5,secs_since_last,velocity_1h,amount_sum_1h_x,txn_count_5m_x,amount_ratio,foreign,is_fraud$' features.csv
 
 # run's JSON -> the CSV form: id,key,ts,values (null = empty cell)
 sed -E 's/^\{"id":"([^"]*)","key":"([^"]*)","ts":(-?[0-9]+),.*"features":\{(.*)\}\}$/\1,\2,\3,\4/; s/"[a-z_0-9]+"://g; s/null//g' \

@@ -602,6 +602,65 @@ static void expect_error(const char *from, const char *to, const char *want)
     free(y);
 }
 
+/* Exact windows through the engine: the edge at t - W exactly (bucketed
+ * windows lose the whole oldest bucket there), an event out of order, and a
+ * window holding fewer events than it has answering from its buckets,
+ * counted as an overflow. */
+TEST(exact_windows)
+{
+    struct rts_errbuf eb = {0};
+    struct runner *r = calloc(1, sizeof(*r));
+    struct rts_feature_stats fs;
+    char *y = variant("  - {name: c5m, agg: count, window: 5m}\n",
+                      "  - {name: c5m, agg: count, window: 5m}\n"
+                      "  - {name: xc5m, agg: count, window: 5m, exact: 2}\n"
+                      "  - {name: xs5m, agg: sum, of: amount, window: 5m, exact: 8}\n"
+                      "  - {name: xmax5m, agg: max, of: amount, window: 5m, exact: 8}\n");
+
+    r->p = build(y, &eb);
+    free(y);
+    CHECK(r->p != NULL);
+    if (!r->p) {
+        fprintf(stderr, "%s\n", eb.msg);
+        free(r);
+        return;
+    }
+    CHECK_INT(rts_eval_init(&r->e, r->p, 1000, 1, &eb), RTS_ERR_OK);
+    /* 1700001000000 starts a 9375 ms bucket of the 5m ring */
+    CHECK_INT(feed(r, "{\"id\":\"1\",\"k\":\"a\",\"ts\":1700001000000,\"amount\":1}"), 0);
+    CHECK_NEAR(feat(r, "xs5m"), 0, 0);
+    CHECK_NEAR(feat(r, "xmax5m"), NAN, 0);
+    CHECK_INT(feed(r, "{\"id\":\"2\",\"k\":\"a\",\"ts\":1700001001000,\"amount\":2}"), 0);
+    CHECK_NEAR(feat(r, "xs5m"), 1, 0);
+    CHECK_NEAR(feat(r, "xc5m"), 1, 0);
+    CHECK_INT(feed(r, "{\"id\":\"3\",\"k\":\"a\",\"ts\":1700001002000,\"amount\":4}"), 0);
+    CHECK_NEAR(feat(r, "xs5m"), 3, 0);
+    CHECK_NEAR(feat(r, "xc5m"), 2, 0); /* 2 held, the oldest inside: the ring's, the same */
+    rts_feature_worker_stats(r->e.fw, &fs);
+    CHECK_INT(fs.exact_overflow, 1);
+    /* W after the first: it left, the two others are in */
+    CHECK_INT(feed(r, "{\"id\":\"4\",\"k\":\"a\",\"ts\":1700001300000,\"amount\":8}"), 0);
+    CHECK_NEAR(feat(r, "xs5m"), 6, 0);
+    CHECK_NEAR(feat(r, "xmax5m"), 4, 0);
+    CHECK_NEAR(feat(r, "c5m"), 0, 0);  /* the ring lost their bucket */
+    CHECK_NEAR(feat(r, "xc5m"), 0, 0); /* overflow: the ring's */
+    /* one ms earlier, out of order: all three in, the later one not */
+    CHECK_INT(feed(r, "{\"id\":\"5\",\"k\":\"a\",\"ts\":1700001299999,\"amount\":16}"), 0);
+    CHECK_NEAR(feat(r, "xs5m"), 7, 0);
+    CHECK_NEAR(feat(r, "xmax5m"), 4, 0);
+    CHECK_NEAR(feat(r, "c5m"), 0, 0); /* their bucket left the ring at the last event */
+    rts_feature_worker_stats(r->e.fw, &fs);
+    CHECK_INT(fs.exact_overflow, 3);
+    CHECK_INT(fs.late, 0);
+    /* per key: the ring plus 8 + 16 N bytes per exact window, the count's
+     * ring and the sum+max ring apart from the bucketed ones */
+    CHECK(rts_features_state_size(r->p->features) >=
+          (8 + 32 * 4 + 8 + 2 * 16) + (8 + 32 * 4 + 2 * 32 * 8 + 8 + 8 * 16));
+    rts_eval_fini(&r->e);
+    rts_pipeline_free(r->p);
+    free(r);
+}
+
 TEST(config_errors)
 {
     expect_error("workers: 1", "workers: 1\nwokers: 2", "t.yaml:3:");
@@ -630,8 +689,22 @@ TEST(config_errors)
     expect_error("workers: 1", "workers: 1\nmodel: {path: nowhere}", "model.path: ");
     expect_error("workers: 1", "workers: 1\ncheckpoint: {dir: x}", "not available in this build");
     expect_error("of: m, window: 1h}", "of: m, window: 1h, exact: 5000}", "exact must be 1..4096");
-    expect_error("agg: count, window: 5m}", "agg: count, window: 5m, exact: 4}",
-                 "exact goes with agg: distinct");
+    /* exact on a window (held events) but not on velocity, last-N, since_last, expressions */
+    expect_error("agg: velocity, window: 1m}", "agg: velocity, window: 1m, exact: 4}",
+                 "t.yaml:21:51: features[9].exact: goes with agg: distinct, or count, sum, mean, "
+                 "min, max with a window; not with velocity");
+    expect_error("of: amount, last: 3}", "of: amount, last: 3, exact: 3}",
+                 "features[6].exact: goes with a window, not with last");
+    expect_error("agg: last, of: amount}", "agg: last, of: amount, exact: 2}",
+                 "features[7].exact: goes with agg: distinct");
+    expect_error("agg: since_last}", "agg: since_last, exact: 2}", "not with since_last");
+    expect_error("expr: \"ratio * 2\"}", "expr: \"ratio * 2\", exact: 2}",
+                 "features[11].exact: goes with agg: distinct, or count, sum, mean, min, max with "
+                 "a window; not with expr");
+    expect_error("agg: count, window: 5m}", "agg: count, window: 5m, exact: 4097}",
+                 "features[0].exact: must be 1..4096 (events held per key), got 4097");
+    expect_error("agg: count, window: 5m}", "agg: count, window: 5m, exact: -1}",
+                 "features[0].exact: must be 1..4096");
     expect_error("of: m, window: 1h}", "of: m, window: 1h, buckets: 300}", "at most 255 buckets");
 }
 
@@ -686,6 +759,7 @@ int main(void)
     RUN(windows_by_hand);
     RUN(eviction_at_max_keys);
     RUN(late_events_and_ttl);
+    RUN(exact_windows);
     RUN(model_scores);
     RUN(model_feature_not_in_pipeline);
     RUN(model_circuit_breaker);

@@ -79,6 +79,13 @@ static const char *features_yaml =
     "  - {name: ratio, expr: \"amount / (mean1h + 1)\"}\n"
     "  - {name: busy, expr: \"c5m > 3 or max5 > 100\"}\n"
     "  - {name: amt2, expr: \"amount * 2\"}\n"
+    "  - {name: xc5m, agg: count, window: 5m, exact: 8}\n"
+    "  - {name: xs1h, agg: sum, of: amount, window: 1h, exact: 16}\n"
+    "  - {name: xmean1h, agg: mean, of: amount, window: 1h, exact: 16}\n"
+    "  - {name: xmin10m, agg: min, of: amount, window: 10m, buckets: 20, exact: 4}\n"
+    "  - {name: xmax1h, agg: max, of: amount, window: 1h, exact: 64}\n"
+    "  - {name: xs1hall, agg: sum, of: amount, window: 1h, exact: 4096}\n"
+    "  - {name: xmin1hall, agg: min, of: amount, window: 1h, exact: 4096}\n"
     "fallback: {score: \"0\"}\n"
     "sink: {type: null}\n"
     "limits: {max_event_bytes: 1024}\n";
@@ -108,6 +115,7 @@ struct events {
     size_t *off;     /* arrival order */
     int *card, *merchant;
     int64_t *ts;
+    double *amount;
     size_t n;
 };
 
@@ -150,8 +158,9 @@ static int make_events(struct events *ev, const struct rts_schema *s, size_t n, 
     ev->card = calloc(n, sizeof(int));
     ev->merchant = calloc(n, sizeof(int));
     ev->ts = calloc(n, sizeof(int64_t));
+    ev->amount = calloc(n, sizeof(double));
     if (!g || !ev->arena || !ev->off || !delay || !idx || !off || !ev->card || !ev->merchant ||
-        !ev->ts) {
+        !ev->ts || !ev->amount) {
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -195,6 +204,7 @@ static int make_events(struct events *ev, const struct rts_schema *s, size_t n, 
         ev->card[i] = num_of(e.key.p + 2, e.key.n - 2);
         ev->merchant[i] = num_of(vals[2].str.p + 2, vals[2].str.n - 2);
         ev->ts[i] = e.ts_ms;
+        ev->amount[i] = vals[1].num;
     }
     ev->n = n;
     rts_gen_free(g);
@@ -211,6 +221,7 @@ static void events_free(struct events *ev)
     free(ev->card);
     free(ev->merchant);
     free(ev->ts);
+    free(ev->amount);
 }
 
 /* Views of events [at, at + n) for pipeline @p's eval state @e. */
@@ -253,6 +264,43 @@ static size_t distinct_set(const struct events *ev, size_t j, int bucketed, int 
     return n;
 }
 
+struct held {
+    int64_t t;
+    double v;
+};
+
+static int held_cmp(const void *a, const void *b)
+{
+    const struct held *x = a, *y = b;
+
+    if (x->t != y->t) {
+        return x->t < y->t ? -1 : 1;
+    }
+    return x->v < y->v ? -1 : x->v > y->v;
+}
+
+/* The sum of the amounts of card @card's events that arrived before @j with
+ * time in (ts - @w, ts], added in ascending (time, amount) order: what an
+ * exact window says while it holds them all. @scratch has room for j. */
+static double exact_sum(const struct events *ev, size_t j, int64_t w, struct held *scratch)
+{
+    size_t n = 0;
+    double sum = 0.0;
+
+    for (size_t i = 0; i < j; i++) {
+        if (ev->card[i] == ev->card[j] && !isnan(ev->amount[i]) && ev->ts[i] <= ev->ts[j] &&
+            ev->ts[i] > ev->ts[j] - w) {
+            scratch[n].t = ev->ts[i];
+            scratch[n++].v = ev->amount[i];
+        }
+    }
+    qsort(scratch, n, sizeof(*scratch), held_cmp);
+    for (size_t i = 0; i < n; i++) {
+        sum += scratch[i].v;
+    }
+    return sum;
+}
+
 /* Redis's HyperLogLog (16384 registers, standard error 0.81%) against the
  * exact count: 3 standard errors, or one value at small counts, where the
  * error is a register collision. */
@@ -279,15 +327,16 @@ TEST(local_and_redis_agree)
     struct rts_feature_stats fst;
     struct rts_rstate_stats rst = {0};
     size_t nf, mismatch = 0, compared = 0, dense = 0, batches = 0, out_of_order = 0;
-    size_t bad_redis = 0, present[32] = {0};
+    size_t bad_redis = 0, present[32] = {0}, exact_checked = 0, exact_bad = 0, edge = 0;
     long allocs = 0;
     int *set_a = calloc(NEV, sizeof(int)), *set_b = calloc(NEV, sizeof(int));
     int64_t *newest = calloc(64, sizeof(int64_t));
-    int d1h = -1;
+    struct held *scratch = calloc(NEV, sizeof(*scratch));
+    int d1h = -1, xs1hall = -1, s1h = -1;
 
     redis_state(state, sizeof(state), "rts:agree:", "timeout: 10s");
     pr = build(state, &eb);
-    CHECK(pl != NULL && pr != NULL && set_a && set_b && newest);
+    CHECK(pl != NULL && pr != NULL && set_a && set_b && newest && scratch);
     if (!pl || !pr) {
         fprintf(stderr, "%s\n", eb.msg);
         goto out;
@@ -302,6 +351,12 @@ TEST(local_and_redis_agree)
     for (size_t k = 0; k < nf; k++) {
         if (strcmp(rts_features_name(pl->features, k), "d1h") == 0) {
             d1h = (int)k;
+        }
+        if (strcmp(rts_features_name(pl->features, k), "xs1hall") == 0) {
+            xs1hall = (int)k;
+        }
+        if (strcmp(rts_features_name(pl->features, k), "s1h") == 0) {
+            s1h = (int)k;
         }
     }
     for (size_t at = 0; at < ev.n; at += BATCH) {
@@ -319,8 +374,21 @@ TEST(local_and_redis_agree)
             const union rts_val *fr = er.rows[i].frame + pr->nfields;
             size_t j = at + i;
             int ooo = ev.ts[j] < newest[ev.card[j]];
+            int64_t before = newest[ev.card[j]];
             CHECK_INT(er.rows[i].degraded, 0);
             out_of_order += ooo;
+            /* an exact window with room for every event: exact unless the
+             * event is older than newest - S (an hour: S = W), the bucketed
+             * sum differing where an event is within a bucket of the edge */
+            if (xs1hall >= 0 && s1h >= 0 && ev.ts[j] >= before - 3600000) {
+                double want = exact_sum(&ev, j, 3600000, scratch);
+                exact_checked++;
+                edge += !same_bits(fl[s1h].num, want);
+                if (!same_bits(fl[xs1hall].num, want) && exact_bad++ < 5) {
+                    fprintf(stderr, "event %zu xs1hall: local %.17g exact %.17g\n", j,
+                            fl[xs1hall].num, want);
+                }
+            }
             newest[ev.card[j]] = ev.ts[j] > newest[ev.card[j]] ? ev.ts[j] : newest[ev.card[j]];
             for (size_t k = 0; k < nf; k++) {
                 present[k] += !isnan(fl[k].num);
@@ -367,20 +435,31 @@ TEST(local_and_redis_agree)
     CHECK(out_of_order > ev.n / 50);
     CHECK(compared > ev.n / 3); /* the distinct comparison is not vacuous */
     CHECK(dense > 100);         /* and covers the local HyperLogLog */
+    CHECK_INT(exact_bad, 0);
+    CHECK(exact_checked > ev.n * 9 / 10);
+    CHECK(edge > 100); /* where buckets are not exact, the held events are */
     rts_feature_worker_stats(el.fw, &fst);
     rts_rstate_worker_stats_add(er.sw, &rst);
     CHECK(fst.late > 10); /* the stream has events too old for a window */
     CHECK_INT(rst.late, fst.late);
+    /* some keys hold fewer events than their window has: the buckets answer */
+    CHECK(fst.exact_overflow > ev.n / 10 && fst.exact_overflow < ev.n);
+    CHECK_INT(rst.exact_overflow, fst.exact_overflow);
     CHECK_INT(rst.batches, batches); /* one round trip per batch */
     CHECK_INT(rst.degraded, 0);
     CHECK_INT(rst.errors + rst.timeouts + rst.refused + rst.bad_replies, 0);
-    fprintf(stderr, "  %zu events, %zu out of order, %llu late, d1h compared on %zu (%zu dense)\n",
-            ev.n, out_of_order, (unsigned long long)fst.late, compared, dense);
+    fprintf(stderr,
+            "  %zu events, %zu out of order, %llu late, d1h compared on %zu (%zu dense), "
+            "%llu exact window overflows, xs1hall against every event on %zu (%zu differ from "
+            "the bucketed s1h)\n",
+            ev.n, out_of_order, (unsigned long long)fst.late, compared, dense,
+            (unsigned long long)fst.exact_overflow, exact_checked, edge);
 out:
     events_free(&ev);
     free(set_a);
     free(set_b);
     free(newest);
+    free(scratch);
     rts_eval_fini(&el);
     rts_eval_fini(&er);
     rts_pipeline_free(pl);
