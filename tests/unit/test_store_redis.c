@@ -413,7 +413,18 @@ TEST(lookup_stage_kill_and_restart)
     /* back: the server restarts empty, data is loaded again; the breaker
      * probes after open_for and closes; fresh values return */
     CHECK_INT(redis_launch(&rs), 0);
-    CHECK_INT(write_rows(wst, wconn, "d-", 50, now_ms, &eb), RTS_ERR_OK);
+    {
+        /* the writer's connection died with the server: it reconnects (with
+         * backoff, within connect_timeout, which a loaded machine can miss) */
+        enum rts_err wr = RTS_ERR_IO;
+        for (int i = 0; i < 40 && wr != RTS_ERR_OK; i++) {
+            wr = write_rows(wst, wconn, "d-", 50, now_ms, &eb);
+            if (wr != RTS_ERR_OK) {
+                usleep(50000);
+            }
+        }
+        CHECK_INT(wr, RTS_ERR_OK);
+    }
     for (int i = 0; i < 200 && !closed; i++) {
         usleep(50000);
         rts_lookup_batch(w, ev, N, rts_now_ns(), 0, out, deg);
