@@ -221,6 +221,9 @@ static const struct rts_opt batch_opts_table[] = {
     RTS_OPT_END,
 };
 
+#define BREAKER_RANGES                                                                             \
+    "window and open_for >= 1ms, min_calls and probes >= 1, consecutive >= 0"
+
 static const struct rts_opt breaker_opts_table[] = {
     RTS_OPT_DURATION("window", "10s", offsetof(struct rts_breaker_conf, window_us),
                      "rolling window over which failures are counted"),
@@ -234,8 +237,32 @@ static const struct rts_opt breaker_opts_table[] = {
                      "the longest it stays open"),
     RTS_OPT_INT("probes", "3", offsetof(struct rts_breaker_conf, probes),
                 "trial calls when half-open; that many successes close it"),
+    RTS_OPT_INT("consecutive", "20", offsetof(struct rts_breaker_conf, consecutive),
+                "failed or slow calls in a row that open it at once, whatever the window "
+                "holds (0: no such rule)"),
     RTS_OPT_END,
 };
+
+int rts_breaker_conf_opts(const struct rts_breaker_conf *bc, struct rts_breaker_opts *o)
+{
+    if (bc->window_us < 1000 || bc->open_us < 1000 || bc->window_us / 1000 > UINT32_MAX ||
+        bc->open_us / 1000 > UINT32_MAX || bc->max_open_us / 1000 > UINT32_MAX ||
+        bc->min_calls < 1 || bc->min_calls > UINT32_MAX || bc->probes < 1 ||
+        bc->probes > UINT32_MAX || bc->consecutive < 0 || bc->consecutive > UINT32_MAX) {
+        return -1;
+    }
+    o->window_ms = (uint32_t)(bc->window_us / 1000);
+    o->min_calls = (uint32_t)bc->min_calls;
+    o->consecutive = (uint32_t)bc->consecutive;
+    o->failure_ratio = bc->failure_ratio;
+    o->open_ms = (uint32_t)(bc->open_us / 1000);
+    o->max_open_ms = (uint32_t)(bc->max_open_us / 1000);
+    if (o->max_open_ms < o->open_ms) {
+        o->max_open_ms = o->open_ms;
+    }
+    o->probe_calls = (uint32_t)bc->probes;
+    return 0;
+}
 
 struct fallback_opts {
     const char *score;
@@ -627,12 +654,9 @@ static enum rts_err parse_stores(struct rts_conf_full *cf, const struct rts_conf
             return rts_conf_errf(eb, n->items[i], path, "cache_ttl is 0 (no cache) or at least "
                                                         "1ms; cache_max is 1..2^30");
         }
-        if (bc.window_us < 1000 || bc.open_us < 1000 || bc.window_us / 1000 > UINT32_MAX ||
-            bc.open_us / 1000 > UINT32_MAX || bc.max_open_us / 1000 > UINT32_MAX ||
-            bc.min_calls < 1 || bc.min_calls > UINT32_MAX || bc.probes < 1 ||
-            bc.probes > UINT32_MAX) {
+        if (rts_breaker_conf_opts(&bc, &sd->breaker)) {
             return rts_conf_errf(eb, co.breaker ? co.breaker : n->items[i], bpath,
-                                 "window and open_for >= 1ms, min_calls and probes >= 1");
+                                 "%s", BREAKER_RANGES);
         }
         sd->name = n->keys[i];
         sd->path = path;
@@ -640,15 +664,6 @@ static enum rts_err parse_stores(struct rts_conf_full *cf, const struct rts_conf
         sd->updated_field = co.updated_field;
         sd->cache_ttl_ms = co.cache_ttl_us / 1000;
         sd->cache_max = co.cache_max;
-        sd->breaker.window_ms = (uint32_t)(bc.window_us / 1000);
-        sd->breaker.min_calls = (uint32_t)bc.min_calls;
-        sd->breaker.failure_ratio = bc.failure_ratio;
-        sd->breaker.open_ms = (uint32_t)(bc.open_us / 1000);
-        sd->breaker.max_open_ms = (uint32_t)(bc.max_open_us / 1000);
-        if (sd->breaker.max_open_ms < sd->breaker.open_ms) {
-            sd->breaker.max_open_ms = sd->breaker.open_ms;
-        }
-        sd->breaker.probe_calls = (uint32_t)bc.probes;
         b = rts_breaker_new(path, &sd->breaker, eb); /* its own range checks */
         if (!b) {
             return at_node(eb, co.breaker ? co.breaker : n->items[i], bpath);
@@ -949,19 +964,9 @@ static enum rts_err parse_state(struct rts_pipeline_conf *c, const struct rts_co
          rts_opt_apply(breaker_opts_table, s->breaker_node, "state.breaker", NULL, &bc, eb))) {
         return RTS_ERR_INVAL;
     }
-    s->breaker.window_ms = (uint32_t)(bc.window_us / 1000);
-    s->breaker.min_calls = (uint32_t)bc.min_calls;
-    s->breaker.failure_ratio = bc.failure_ratio;
-    s->breaker.open_ms = (uint32_t)(bc.open_us / 1000);
-    s->breaker.max_open_ms = (uint32_t)(bc.max_open_us / 1000);
-    s->breaker.max_open_ms = s->breaker.max_open_ms < s->breaker.open_ms ? s->breaker.open_ms
-                                                                         : s->breaker.max_open_ms;
-    s->breaker.probe_calls = (uint32_t)bc.probes;
-    if (s->redis && (bc.window_us < 1000 || bc.open_us < 1000 || bc.min_calls < 1 ||
-                     bc.probes < 1 || bc.window_us / 1000 > UINT32_MAX ||
-                     bc.open_us / 1000 > UINT32_MAX || bc.max_open_us / 1000 > UINT32_MAX)) {
-        return rts_conf_errf(eb, s->breaker_node ? s->breaker_node : n, "state.breaker",
-                             "window and open_for >= 1ms, min_calls and probes >= 1");
+    if (s->redis && rts_breaker_conf_opts(&bc, &s->breaker)) {
+        return rts_conf_errf(eb, s->breaker_node ? s->breaker_node : n, "state.breaker", "%s",
+                             BREAKER_RANGES);
     }
     return RTS_ERR_OK;
 }

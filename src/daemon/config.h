@@ -102,7 +102,7 @@ struct rts_pipeline_conf {
     int64_t batch_wait_us;    /* model.batch.max_wait */
     struct rts_breaker_conf {
         int64_t window_us, open_us, max_open_us;
-        int64_t min_calls, probes;
+        int64_t min_calls, probes, consecutive;
         double failure_ratio;
     } breaker;
     struct rts_conf_expr fallback_score;
@@ -121,6 +121,12 @@ struct rts_pipeline_conf *rts_pipeline_conf_parse(const char *file, const char *
 struct rts_pipeline_conf *rts_pipeline_conf_load(const char *path, struct rts_errbuf *eb)
     __attribute__((warn_unused_result));
 void rts_pipeline_conf_free(struct rts_pipeline_conf *c);
+
+/* The breaker options of @bc (model.breaker, a store's or the state's
+ * breaker) into @o's window, counts, ratio and open times; the other fields
+ * are left as they are. -1 if a value is out of range. */
+struct rts_breaker_opts;
+int rts_breaker_conf_opts(const struct rts_breaker_conf *bc, struct rts_breaker_opts *o);
 
 /* Markdown reference of every section and plugin option (docs/CONFIG.md). */
 struct rts_buf;

@@ -108,23 +108,13 @@ static enum rts_err make_breaker(struct rts_pipeline *p, struct rts_errbuf *eb)
     struct rts_breaker_opts o;
 
     memset(&o, 0, sizeof(o));
-    o.window_ms = (uint32_t)(c->breaker.window_us / 1000);
-    o.min_calls = (uint32_t)c->breaker.min_calls;
-    o.failure_ratio = c->breaker.failure_ratio;
-    o.timeout_ns = (uint64_t)c->model_timeout_us * 1000;
-    o.open_ms = (uint32_t)(c->breaker.open_us / 1000);
-    o.max_open_ms = (uint32_t)(c->breaker.max_open_us / 1000);
-    o.probe_calls = (uint32_t)c->breaker.probes;
-    o.on_transition = on_breaker;
-    if (c->breaker.window_us < 1000 || c->breaker.open_us < 1000 || c->breaker.min_calls < 1 ||
-        c->breaker.probes < 1 || c->breaker.window_us / 1000 > UINT32_MAX ||
-        c->breaker.max_open_us / 1000 > UINT32_MAX) {
+    if (rts_breaker_conf_opts(&c->breaker, &o)) {
         return rts_errf(eb, RTS_ERR_INVAL, 0, 0,
-                        "model.breaker: window and open_for >= 1ms, min_calls and probes >= 1");
+                        "model.breaker: window and open_for >= 1ms, min_calls and probes >= 1, "
+                        "consecutive >= 0");
     }
-    if (o.max_open_ms < o.open_ms) {
-        o.max_open_ms = o.open_ms;
-    }
+    o.timeout_ns = (uint64_t)c->model_timeout_us * 1000;
+    o.on_transition = on_breaker;
     p->breaker = rts_breaker_new("model", &o, eb);
     if (!p->breaker) {
         rts_err_prefix(eb, "model.breaker");

@@ -61,7 +61,8 @@ struct rts_breaker {
     uint64_t width_ns; /* one bucket */
     uint32_t n;        /* buckets */
     uint32_t min_calls;
-    uint64_t ratio_ppm; /* failure_ratio * 1e6 */
+    uint32_t consecutive; /* 0: no run rule */
+    uint64_t ratio_ppm;   /* failure_ratio * 1e6 */
     uint64_t timeout_ns;
     uint64_t open_ns;
     uint64_t max_open_ns;
@@ -77,6 +78,8 @@ struct rts_breaker {
     _Atomic uint64_t refused;
     _Atomic uint64_t probes;
     _Atomic uint64_t transitions[RTS_BREAKER__TRANSITIONS];
+
+    _Atomic uint64_t run; /* failures recorded in a row while CLOSED */
 
     alignas(BRK_LINE) _Atomic uint64_t hw; /* highest period seen */
     _Atomic uint64_t bucket[];
@@ -235,6 +238,7 @@ struct rts_breaker *rts_breaker_new(const char *name, const struct rts_breaker_o
     b->width_ns = (uint64_t)d.window_ms * MS_NS / d.buckets;
     b->n = d.buckets;
     b->min_calls = d.min_calls;
+    b->consecutive = d.consecutive;
     b->ratio_ppm = (uint64_t)llround(d.failure_ratio * 1e6);
     if (b->ratio_ppm == 0) {
         b->ratio_ppm = 1;
@@ -259,6 +263,7 @@ struct rts_breaker *rts_breaker_new(const char *name, const struct rts_breaker_o
     for (i = 0; i < RTS_BREAKER__TRANSITIONS; i++) {
         atomic_init(&b->transitions[i], 0);
     }
+    atomic_init(&b->run, 0);
     atomic_init(&b->hw, 0);
     for (i = 0; i < b->n; i++) {
         atomic_init(&b->bucket[i], 0);
@@ -449,7 +454,7 @@ void rts_breaker_record(struct rts_breaker *b, uint64_t now_ns, int ok, uint64_t
     int slow = ok && b->timeout_ns && duration_ns > b->timeout_ns;
     int fail = !ok || slow;
     uint64_t period = now_ns / b->width_ns;
-    uint64_t w, nw, seq;
+    uint64_t w, nw, seq, run = 0;
     unsigned level;
     int added = 0;
 
@@ -465,18 +470,24 @@ void rts_breaker_record(struct rts_breaker *b, uint64_t now_ns, int ok, uint64_t
         switch (ctl_state(w)) {
         case RTS_BREAKER_CLOSED:
             if (!added) {
-                if (!window_add(b, period, fail)) {
+                if (fail) {
+                    run = atomic_fetch_add_explicit(&b->run, 1, memory_order_relaxed) + 1;
+                } else if (atomic_load_explicit(&b->run, memory_order_relaxed)) {
+                    atomic_store_explicit(&b->run, 0, memory_order_relaxed);
+                }
+                if (!window_add(b, period, fail) && !run) {
                     return;
                 }
                 added = 1;
             }
-            if (!window_trips(b, period)) {
+            if (!(b->consecutive && run >= b->consecutive) && !window_trips(b, period)) {
                 return;
             }
             /* The CAS fails if anything moved since @w was read, including a
              * whole cycle back to CLOSED (new close sequence): re-decide. */
             if (atomic_compare_exchange_strong(&b->ctl, &w, open_word(b, 0, now_ns))) {
                 window_clear(b);
+                atomic_store_explicit(&b->run, 0, memory_order_relaxed);
                 transitioned(b, RTS_BREAKER_CLOSED_OPEN, RTS_BREAKER_CLOSED, RTS_BREAKER_OPEN,
                              now_ns);
                 return;

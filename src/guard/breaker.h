@@ -11,7 +11,13 @@
  *                 the rule). When an outcome leaves the window holding
  *                 calls >= min_calls and failures / calls >= failure_ratio
  *                 (both inclusive, the ratio resolved to 1e-6), it trips:
- *                 CLOSED -> OPEN. The window restarts empty at each trip.
+ *                 CLOSED -> OPEN. It trips too, whatever the window holds,
+ *                 when `consecutive` outcomes in a row are failures (in the
+ *                 order the threads record them; 0 disables the rule): a
+ *                 dependency that dies after a long healthy spell opens the
+ *                 circuit after a few failed calls, not after the window's
+ *                 successes have been outweighed. The window and the run
+ *                 restart empty at each trip.
  *   OPEN (2)      every call is refused (use the fallback) until open_ms has
  *                 passed; the first rts_breaker_allow() at or after that time
  *                 moves it to HALF_OPEN and is itself the first probe.
@@ -68,6 +74,7 @@ struct rts_breaker_opts {
     uint32_t window_ms;   /* rolling window; default 10000 */
     uint32_t buckets;     /* 1..RTS_BREAKER_MAX_BUCKETS, each >= 1 ms; default 10 */
     uint32_t min_calls;   /* outcomes in the window before it may trip; default 20 */
+    uint32_t consecutive; /* failures in a row that trip it; 0: no such rule */
     double failure_ratio; /* (0, 1]; default 0.5 */
     uint64_t timeout_ns;  /* slower calls count as failures; 0: no such rule */
     uint32_t open_ms;     /* first open time; default 5000 */

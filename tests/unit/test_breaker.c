@@ -196,6 +196,60 @@ TEST(min_calls)
     CHECK_INT(atomic_load(&log.illegal), 0);
 }
 
+/* A run of failures trips it whatever the window holds: after a long
+ * healthy spell the ratio rule would need as many failures as the window
+ * holds successes. A success breaks the run; a trip starts a new one. */
+TEST(consecutive)
+{
+    struct cb_log log = {0};
+    struct rts_breaker_opts o = base_opts(&log);
+    struct rts_breaker *b;
+
+    o.consecutive = 5;
+    b = rts_breaker_new("c", &o, NULL);
+    record_n(b, SEC, 1, 1000); /* healthy */
+    record_n(b, 2 * SEC, 0, 4);
+    rts_breaker_record(b, 2 * SEC, 1, 0); /* breaks the run */
+    record_n(b, 2 * SEC, 0, 4);
+    CHECK_INT(rts_breaker_state(b), RTS_BREAKER_CLOSED); /* 8 of 1009 failed: no ratio trip */
+    rts_breaker_record(b, 2 * SEC + MS, 0, 0);           /* the fifth in a row */
+    CHECK_INT(rts_breaker_state(b), RTS_BREAKER_OPEN);
+    CHECK_INT(cb_n(&log, RTS_BREAKER_CLOSED, RTS_BREAKER_OPEN), 1);
+    CHECK_INT(atomic_load(&log.last_now), 2 * SEC + MS);
+    /* outcomes of calls admitted before the trip do not count while open */
+    record_n(b, 2 * SEC + MS, 0, 10);
+    /* probes close it; then the run starts from zero */
+    CHECK_INT(rts_breaker_allow(b, 4 * SEC), 1);
+    rts_breaker_record(b, 4 * SEC, 1, 0);
+    CHECK_INT(rts_breaker_allow(b, 4 * SEC), 1);
+    rts_breaker_record(b, 4 * SEC, 1, 0);
+    CHECK_INT(rts_breaker_state(b), RTS_BREAKER_CLOSED);
+    record_n(b, 4 * SEC, 1, 100);
+    record_n(b, 4 * SEC, 0, 4);
+    CHECK_INT(rts_breaker_state(b), RTS_BREAKER_CLOSED);
+    rts_breaker_record(b, 4 * SEC, 0, 0);
+    CHECK_INT(rts_breaker_state(b), RTS_BREAKER_OPEN);
+    rts_breaker_free(b);
+
+    /* slow calls are failures of the run too; 0 disables the rule */
+    o.consecutive = 3;
+    o.timeout_ns = MS;
+    b = rts_breaker_new("c", &o, NULL);
+    record_n(b, SEC, 1, 100);
+    for (int i = 0; i < 3; i++) {
+        rts_breaker_record(b, SEC, 1, 2 * MS);
+    }
+    CHECK_INT(rts_breaker_state(b), RTS_BREAKER_OPEN);
+    rts_breaker_free(b);
+    o.consecutive = 0;
+    b = rts_breaker_new("c", &o, NULL);
+    record_n(b, SEC, 1, 100);
+    record_n(b, SEC, 0, 90);
+    CHECK_INT(rts_breaker_state(b), RTS_BREAKER_CLOSED);
+    rts_breaker_free(b);
+    CHECK_INT(atomic_load(&log.illegal), 0);
+}
+
 TEST(ratio)
 {
     struct rts_breaker_opts o = base_opts(NULL);
@@ -722,6 +776,7 @@ int main(void)
 {
     RUN(opts);
     RUN(min_calls);
+    RUN(consecutive);
     RUN(ratio);
     RUN(slow_calls);
     RUN(window_rolls);
