@@ -447,6 +447,7 @@ static void *source_main(void *arg)
     struct rts_errbuf eb = {0};
 
     memset(msgs, 0, sizeof(msgs)); /* a source without acknowledgements leaves token 0 */
+    prctl(PR_SET_NAME, "rts:source", 0, 0, 0); /* top -H, perf: which thread costs what */
     /* a paced source sleeps between events: without this the kernel's default
      * 50 us timer slack turns a steady rate into bursts, each burst queueing */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
@@ -743,6 +744,10 @@ static int worker_spin(struct worker *w)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    char name[16];
+
+    snprintf(name, sizeof(name), "rts:worker%d", w->id);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
 
     for (;;) {
         size_t n;
@@ -784,6 +789,7 @@ static void *housekeeper_main(void *arg)
     struct rts_daemon *d = arg;
     struct sched_param sp = {0};
 
+    prctl(PR_SET_NAME, "rts:housekeep", 0, 0, 0);
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     while (!__atomic_load_n(&d->hk_stop, __ATOMIC_ACQUIRE)) {
         int more = 0;

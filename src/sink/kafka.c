@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "conf/rdkafka.h"
@@ -181,6 +182,7 @@ static void *poller_main(void *arg)
 {
     struct kafka_sink *k = arg;
 
+    prctl(PR_SET_NAME, "rts:kdelivery", 0, 0, 0);
     while (!atomic_load(&k->stop)) {
         rd_kafka_poll(k->rk, 100);
     }
