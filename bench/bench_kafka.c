@@ -383,10 +383,30 @@ static void cpu_per_event(double *us, const double *c0, const double *c1, double
     }
 }
 
+/* CPU seconds the whole machine has been busy (all cores, /proc/stat):
+ * minus this process's own, what the other jobs on the shared machine took. */
+static double machine_busy_s(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    double busy = -1;
+
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) == 8) {
+            busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
+                   (double)sysconf(_SC_CLK_TCK); /* all but idle and iowait */
+        }
+        fclose(f);
+    }
+    return busy;
+}
+
 /* ---- S: saturation ---- */
 
 struct sat_result {
     double rate, cores, us; /* us: process CPU per event, µs */
+    double others;          /* cores the machine's other jobs kept busy meanwhile */
     double cls_us[CLS__COUNT];
 };
 
@@ -399,7 +419,7 @@ static struct sat_result run_saturation(long preload)
     struct rts_daemon_stats s;
     struct sat_result res = {0};
     uint64_t t0 = 0, t1, end;
-    double c0, k0[CLS__COUNT], k1[CLS__COUNT];
+    double c0, m0, k0[CLS__COUNT], k1[CLS__COUNT];
 
     cluster_start(&c);
     tasks_tag(CLS_BENCH);
@@ -426,6 +446,7 @@ static struct sat_result run_saturation(long preload)
     tasks_tag(CLS_RTS_APP);
     tasks_cpu(k0);
     c0 = cpu_s();
+    m0 = machine_busy_s();
     end = rts_now_ns() + 600ull * 1000000000u;
     while ((t1 = rts_now_ns()) < end &&
            end_offsets(&c, "scores", NPART) + end_offsets(&c, "dlq", 1) < preload) {
@@ -436,6 +457,7 @@ static struct sat_result run_saturation(long preload)
     }
     res.rate = (double)preload / ((double)(t1 - t0) / 1e9);
     res.cores = (cpu_s() - c0) / ((double)(t1 - t0) / 1e9);
+    res.others = (machine_busy_s() - m0) / ((double)(t1 - t0) / 1e9) - res.cores;
     res.us = (cpu_s() - c0) / (double)preload * 1e6;
     tasks_cpu(k1);
     cpu_per_event(res.cls_us, k0, k1, (double)preload);
@@ -547,7 +569,8 @@ static void *catcher_main(void *arg)
 
 struct lat_result {
     double offered, p50, p95, p99, max, lost, cores, daemon_p50, daemon_p99;
-    double us; /* process CPU per event offered, µs */
+    double us;     /* process CPU per event offered, µs */
+    double others; /* cores the machine's other jobs kept busy meanwhile */
     double cls_us[CLS__COUNT];
 };
 
@@ -572,7 +595,7 @@ static struct lat_result run_latency(long rate, int seconds)
     pthread_t pacer, catcher;
     uint64_t end;
     long expect;
-    double c0, t0, k0[CLS__COUNT], k1[CLS__COUNT];
+    double c0, m0, t0, k0[CLS__COUNT], k1[CLS__COUNT];
 
     cluster_start(&c);
     tasks_tag(CLS_BENCH);
@@ -595,6 +618,7 @@ static struct lat_result run_latency(long rate, int seconds)
     tasks_tag(CLS_CATCHER);
     tasks_cpu(k0);
     c0 = cpu_s();
+    m0 = machine_busy_s();
     t0 = (double)rts_now_ns();
     pthread_create(&pacer, NULL, pacer_main, l);
     while (atomic_load(&l->sent) < (long)l->warm_seq) {
@@ -603,6 +627,7 @@ static struct lat_result run_latency(long rate, int seconds)
     rts_daemon_stats(r.d, &warm); /* rtscore's own view of the steady state starts here */
     pthread_join(pacer, NULL);
     res.cores = (cpu_s() - c0) / (((double)rts_now_ns() - t0) / 1e9);
+    res.others = (machine_busy_s() - m0) / (((double)rts_now_ns() - t0) / 1e9) - res.cores;
     res.us = (cpu_s() - c0) / (double)l->total * 1e6;
     tasks_tag(CLS_CATCHER);
     tasks_cpu(k1);
@@ -723,7 +748,7 @@ int main(int argc, char **argv)
     int do_sat = strcmp(mode, "latency") != 0, do_lat = strcmp(mode, "saturation") != 0;
     double sat[16], satc[16], p50[16], p95[16], p99[16], mx[16], off[16], lost[16], latc[16],
         dp50[16], dp99[16], load[16], satus[16], latus[16], satcls[CLS__COUNT][16],
-        latcls[CLS__COUNT][16];
+        latcls[CLS__COUNT][16], satoth[16], latoth[16];
 
     if (runs < 1 || runs > 16 || a.rate < 1000 || a.seconds <= WARM_S || a.preload < 1000 ||
         (!do_sat && !do_lat) || (strcmp(mode, "all") && do_sat && do_lat)) {
@@ -746,16 +771,17 @@ int main(int argc, char **argv)
         printf("  run %d (load average %.2f):", i + 1, load[i]);
         if (do_sat) {
             in_child(sat_child, &a, &sr, sizeof(sr));
-            printf(" saturation %.0f events/s (%.2f cores busy, %.1f us CPU per event)%s", sr.rate,
-                   sr.cores, sr.us, do_lat ? ";" : "");
+            printf(" saturation %.0f events/s (%.2f cores busy, %.1f us CPU per event; other jobs "
+                   "%.2f cores)%s",
+                   sr.rate, sr.cores, sr.us, sr.others, do_lat ? ";" : "");
         }
         if (do_lat) {
             in_child(lat_child, &a, &lr, sizeof(lr));
             printf(" at %.0f events/s offered: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f "
                    "ms, %.0f scores missing, %.2f cores busy; rtscore's own ingest->emitted p50 "
-                   "%.2f ms, p99 %.2f ms; %.1f us CPU per event",
+                   "%.2f ms, p99 %.2f ms; %.1f us CPU per event; other jobs %.2f cores",
                    lr.offered, lr.p50, lr.p95, lr.p99, lr.max, lr.lost, lr.cores, lr.daemon_p50,
-                   lr.daemon_p99, lr.us);
+                   lr.daemon_p99, lr.us, lr.others);
         }
         printf("\n");
         sat[i] = sr.rate;
@@ -769,6 +795,8 @@ int main(int argc, char **argv)
         latc[i] = lr.cores;
         dp50[i] = lr.daemon_p50;
         dp99[i] = lr.daemon_p99;
+        satoth[i] = sr.others;
+        latoth[i] = lr.others;
         satus[i] = sr.us;
         latus[i] = lr.us;
         for (int k = 0; k < CLS__COUNT; k++) {
@@ -794,7 +822,15 @@ int main(int argc, char **argv)
                bench_median(dp99, (size_t)runs), runs);
         print_cpu("L", latus, latcls, runs);
     }
-    printf("   load average (1 min) at the runs' starts: median %.2f\n",
+    printf("   load average (1 min) at the runs' starts: median %.2f; the machine's other jobs "
+           "kept cores busy during the runs (median):",
            bench_median(load, (size_t)runs));
+    if (do_sat) {
+        printf(" S %.2f", bench_median(satoth, (size_t)runs));
+    }
+    if (do_lat) {
+        printf(" L %.2f", bench_median(latoth, (size_t)runs));
+    }
+    printf("\n");
     return 0;
 }
