@@ -136,6 +136,7 @@ struct rts_daemon {
     struct worker *w;
     int label_slot; /* frame slot of opts.label; -1 = none */
     const char *src_brokers; /* a kafka source's brokers: the kafka sinks' default */
+    struct rts_sink_share *sink_share; /* what the sinks share (one Kafka producer) */
     struct rts_serve *serve; /* the HTTP control plane, when configured */
     uint64_t wd_interval_ns, wd_last_ns; /* systemd watchdog */
     uint64_t drift_checked_ns;
@@ -321,6 +322,7 @@ static enum rts_err sink_open(struct rts_daemon *d, struct sink_inst *s,
     s->env.ack_arg = s;
     s->env.path = sc->path;
     s->env.brokers = d->src_brokers;
+    s->env.share = d->sink_share;
     s->ctx = rts_opt_ctx_new(sc->ops->opts, sc->ops->ctx_size, sc->node, sc->path, ignore, eb);
     if (!s->ctx) {
         return RTS_ERR_INVAL;
@@ -1007,6 +1009,11 @@ struct rts_daemon *rts_daemon_new(struct rts_pipeline_conf *conf,
         const struct rts_conf_node *b = rts_conf_get(conf->source_node, "brokers");
         d->src_brokers = b && b->kind == RTS_CONF_SCALAR ? b->str : NULL;
     }
+    d->sink_share = rts_sink_share_new();
+    if (!d->sink_share) {
+        rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "out of memory");
+        goto fail;
+    }
     if (sink_open(d, &d->scores, &conf->sink, eb) || sink_open(d, &d->alerts, &conf->alerts, eb) ||
         sink_open(d, &d->dlq, &conf->dlq, eb) || sink_open(d, &d->shadow, &conf->shadow, eb)) {
         goto fail;
@@ -1249,6 +1256,7 @@ void rts_daemon_free(struct rts_daemon *d)
     sink_close(&d->alerts);
     sink_close(&d->dlq);
     sink_close(&d->shadow);
+    rts_sink_share_free(d->sink_share); /* after the last sink that shared */
     rts_registry_free(d->reg); /* after the readers (workers) */
     if (d->src_ctx) {
         d->src_ops->fini(d->src_ctx); /* safe after a failed or partial init */
