@@ -3,14 +3,14 @@
  * an idempotent librdkafka producer, acknowledged when the broker has it.
  *
  * A record's message has the event key as its key, the JSON line without its
- * '\n' as its value, and the headers `id` (the event id, when there is one)
- * and `model` (when the record names one). Its acknowledgement token is the
- * message's opaque; the delivery report calls env->ack exactly once per
- * accepted record with a non-zero token: ok after the broker acknowledged it
- * (acks=all with idempotence), not ok when librdkafka gave up after its own
- * retries (message.timeout.ms) or the record was refused at once (too large)
- * or purged at exit. Failures are logged at error level and counted; the next
- * flush() reports them.
+ * '\n' as its value, and (unless `headers: false`) the headers `id` (the
+ * event id, when there is one) and `model` (when the record names one). Its
+ * acknowledgement token is the message's opaque; the delivery report calls
+ * env->ack exactly once per accepted record with a non-zero token: ok after
+ * the broker acknowledged it (acks=all with idempotence), not ok when
+ * librdkafka gave up after its own retries (message.timeout.ms) or the record
+ * was refused at once (too large) or purged at exit. Failures are logged at
+ * error level and counted; the next flush() reports them.
  *
  * One producer for several sinks: the kafka sinks of a pipeline with the same
  * brokers, queue_max and `kafka:` map share one producer (struct kprod, found
@@ -92,6 +92,7 @@ struct kafka_sink {
     const char *topic;
     uint64_t queue_max;
     int64_t flush_timeout_us;
+    int headers;
     const struct rts_conf_node *kafka;
     /* state */
     const char *path;
@@ -116,6 +117,9 @@ static const struct rts_opt kafka_sink_opts[] = {
                  "(queue.buffering.max.messages; shared by the sinks that share a producer)"),
     RTS_OPT_DURATION("flush_timeout", "30s", offsetof(struct kafka_sink, flush_timeout_us),
                      "how long a flush (at exit) waits for outstanding deliveries"),
+    RTS_OPT_BOOL("headers", "true", offsetof(struct kafka_sink, headers),
+                 "add the headers id and model to each message; false saves librdkafka four "
+                 "allocations and the header encoding per record (the JSON value has both)"),
     RTS_OPT_NODE("kafka", offsetof(struct kafka_sink, kafka),
                  "librdkafka properties passed verbatim (security.protocol, sasl.*, ssl.*, "
                  "compression.type, linger.ms, ...); unknown keys are errors. Kafka sinks with "
@@ -502,7 +506,10 @@ static rd_kafka_resp_err_t produce(struct kafka_sink *k, const struct rts_batch 
     rd_kafka_headers_t *h = NULL;
     rd_kafka_resp_err_t err;
 
-    if (r->id.p || r->model.n) {
+    if (k->headers && (r->id.p || r->model.n)) {
+        /* librdkafka's API allocates the list, its array and each header
+         * (freed with the message after delivery): the one per-record
+         * allocation rtscore asks for besides the message itself */
         h = rd_kafka_headers_new(2);
         if (r->id.p) {
             rd_kafka_header_add(h, "id", 2, r->id.p, (ssize_t)r->id.n);

@@ -947,10 +947,11 @@ static void write_records(struct sink *k, int first, int n)
 }
 
 /* Read every message of @topic (@parts partitions) from the start, records
- * @first..@first+@want-1 of write_records; checks each; returns how many,
+ * @first..@first+@want-1 of write_records; checks each (with the headers id
+ * and model when @headers, without any otherwise); returns how many,
  * counting repeats in *dups. */
 static size_t read_back(const struct cluster *c, const char *topic, int parts, int first, int want,
-                        size_t *dups)
+                        size_t *dups, int headers)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
@@ -998,7 +999,7 @@ static size_t read_back(const struct cluster *c, const char *topic, int parts, i
         CHECK(m->len > 0 && ((const char *)m->payload)[m->len - 1] == '}'); /* no '\n' */
         snprintf(key, sizeof(key), "c-%d", i % 7);
         CHECK(m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0);
-        CHECK_INT(rd_kafka_message_headers(m, &h), 0);
+        CHECK_INT(rd_kafka_message_headers(m, &h), headers ? 0 : RD_KAFKA_RESP_ERR__NOENT);
         if (h) {
             char id[16];
             snprintf(id, sizeof(id), "i-%d", i);
@@ -1059,8 +1060,17 @@ TEST(sink_delivers_with_key_and_headers)
         CHECK_INT(a.seen[i + 1], i % 10 != 0);
     }
     pthread_mutex_unlock(&a.mu);
-    CHECK_INT(read_back(&c, "out", 3, 0, 100, &dups), 100);
+    CHECK_INT(read_back(&c, "out", 3, 0, 100, &dups, 1), 100);
     CHECK_INT(dups, 0);
+    sink_close(&k);
+    /* headers: false */
+    snprintf(yaml, sizeof(yaml),
+             "sink:\n  type: kafka\n  topic: bare\n  headers: false\n  kafka: {log_level: 3}\n");
+    CHECK_INT(rd_kafka_mock_topic_create(c.mc, "bare", 1, 1), 0);
+    CHECK_INT(sink_open(&k, yaml, &env, &eb), RTS_ERR_OK);
+    write_records(&k, 0, 30);
+    CHECK_INT(S->flush(k.ctx, &eb), RTS_ERR_OK);
+    CHECK_INT(read_back(&c, "bare", 1, 0, 30, &dups, 0), 30);
     sink_close(&k);
     cluster_stop(&c);
     pthread_mutex_destroy(&a.mu);
@@ -1099,7 +1109,7 @@ TEST(sink_survives_a_broker_down)
     CHECK_INT(a.ok, 360);
     CHECK_INT(a.twice, 0);
     pthread_mutex_unlock(&a.mu);
-    CHECK_INT(read_back(&c, "down", 2, 0, 400, &dups), 400);
+    CHECK_INT(read_back(&c, "down", 2, 0, 400, &dups, 1), 400);
     CHECK_INT(dups, 0); /* idempotent producer: retries are not repeats */
     sink_close(&k);
     cluster_stop(&c);
@@ -1234,7 +1244,7 @@ TEST(sinks_share_a_producer)
         CHECK_INT(ab.seen[i + 101], i % 10 != 0);
     }
     pthread_mutex_unlock(&ab.mu);
-    CHECK_INT(read_back(&c, "ta", 2, 0, 100, &dups), 100);
+    CHECK_INT(read_back(&c, "ta", 2, 0, 100, &dups, 1), 100);
     CHECK_INT(dups, 0);
 
     /* a closes with records in flight: b goes on alone */
