@@ -48,6 +48,7 @@
  *                    [all|saturation|latency]
  */
 #include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -457,7 +458,7 @@ static struct sat_result run_saturation(long preload)
     }
     res.rate = (double)preload / ((double)(t1 - t0) / 1e9);
     res.cores = (cpu_s() - c0) / ((double)(t1 - t0) / 1e9);
-    res.others = (machine_busy_s() - m0) / ((double)(t1 - t0) / 1e9) - res.cores;
+    res.others = fmax(0, (machine_busy_s() - m0) / ((double)(t1 - t0) / 1e9) - res.cores);
     res.us = (cpu_s() - c0) / (double)preload * 1e6;
     tasks_cpu(k1);
     cpu_per_event(res.cls_us, k0, k1, (double)preload);
@@ -627,7 +628,8 @@ static struct lat_result run_latency(long rate, int seconds)
     rts_daemon_stats(r.d, &warm); /* rtscore's own view of the steady state starts here */
     pthread_join(pacer, NULL);
     res.cores = (cpu_s() - c0) / (((double)rts_now_ns() - t0) / 1e9);
-    res.others = (machine_busy_s() - m0) / (((double)rts_now_ns() - t0) / 1e9) - res.cores;
+    res.others = fmax(0, (machine_busy_s() - m0) / (((double)rts_now_ns() - t0) / 1e9) -
+                             res.cores); /* tick granularity: a few hundredths either way */
     res.us = (cpu_s() - c0) / (double)l->total * 1e6;
     tasks_tag(CLS_CATCHER);
     tasks_cpu(k1);
