@@ -35,7 +35,11 @@
  * (linger.ms 5 on every producer). Each run also reports the CPU time of the
  * whole process (broker, load generator, measuring consumer and rtscore)
  * per wall second, and rtscore's own ingest -> emitted latency over the same
- * window, which separates the pipeline from the Kafka transport.
+ * window, which separates the pipeline from the Kafka transport. CPU per
+ * event (process CPU time / events, far steadier than a wall-clock rate on a
+ * shared machine) is printed whole and by thread class: the mock broker, the
+ * bench's producer, rtscore's Kafka clients (librdkafka's threads), rtscore's
+ * own threads, and the measuring consumer.
  *
  * Each run is a child process (a clean cluster, heap and stop flag); figures
  * are medians of the runs. Run from the repository root or the build folder
@@ -43,8 +47,11 @@
  * Usage: bench_kafka [rate (100000)] [seconds (12)] [runs (3)] [preload (200000)]
  *                    [all|saturation|latency]
  */
+#include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,10 +286,129 @@ static double cpu_s(void)
            ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* ---- CPU time by thread class ----
+ *
+ * Each thread of the process is put in a class when it is first seen: the
+ * bench tags the threads that exist at each step of a run (the cluster's,
+ * then rtscore's, then the measuring consumer's), so librdkafka's threads,
+ * which all have the same names, are told apart by when they appeared. CPU
+ * time is a thread's run time from /proc/self/task/TID/schedstat (ns). */
+
+enum cls { CLS_MOCK, CLS_BENCH, CLS_RTS_KAFKA, CLS_RTS_APP, CLS_CATCHER, CLS__COUNT };
+
+static const char *const cls_name[CLS__COUNT] = {"mock broker", "bench producer",
+                                                 "rtscore's kafka clients", "rtscore's threads",
+                                                 "measuring consumer"};
+
+#define MAX_TASKS 512
+
+static struct {
+    int n;
+    long tid[MAX_TASKS];
+    int cls[MAX_TASKS];
+} tasks;
+
+static int read_small(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f) {
+        return -1;
+    }
+    n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return 0;
+}
+
+/* Threads not seen before join class @cls (the cluster's thread is the
+ * broker; librdkafka's threads seen while rtscore's are tagged are its Kafka
+ * clients; a thread named b:pacer is the bench producer's). */
+static void tasks_tag(enum cls cls)
+{
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *e;
+
+    while (dir && (e = readdir(dir)) && tasks.n < MAX_TASKS) {
+        long tid = strtol(e->d_name, NULL, 10);
+        char path[64], comm[32];
+        int known = 0, c = (int)cls;
+
+        if (tid <= 0) {
+            continue;
+        }
+        for (int i = 0; i < tasks.n && !known; i++) {
+            known = tasks.tid[i] == tid;
+        }
+        if (known) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", tid);
+        if (read_small(path, comm, sizeof(comm))) {
+            continue;
+        }
+        if (strncmp(comm, "rdk:mock", 8) == 0) {
+            c = CLS_MOCK;
+        } else if (strncmp(comm, "b:pacer", 7) == 0) {
+            c = CLS_BENCH;
+        } else if (cls == CLS_RTS_APP && strncmp(comm, "rdk:", 4) == 0) {
+            c = CLS_RTS_KAFKA;
+        }
+        tasks.tid[tasks.n] = tid;
+        tasks.cls[tasks.n++] = c;
+    }
+    if (dir) {
+        closedir(dir);
+    }
+}
+
+/* CPU seconds so far of each class (threads that have ended are not counted). */
+static void tasks_cpu(double *out)
+{
+    memset(out, 0, CLS__COUNT * sizeof(*out));
+    for (int i = 0; i < tasks.n; i++) {
+        char path[64], buf[128];
+        snprintf(path, sizeof(path), "/proc/self/task/%ld/schedstat", tasks.tid[i]);
+        if (read_small(path, buf, sizeof(buf)) == 0) {
+            out[tasks.cls[i]] += (double)strtoull(buf, NULL, 10) / 1e9;
+        }
+    }
+}
+
+/* µs of CPU per event of each class between two tasks_cpu() readings. */
+static void cpu_per_event(double *us, const double *c0, const double *c1, double events)
+{
+    for (int i = 0; i < CLS__COUNT; i++) {
+        us[i] = (c1[i] - c0[i]) / events * 1e6;
+    }
+}
+
+/* CPU seconds the whole machine has been busy (all cores, /proc/stat):
+ * minus this process's own, what the other jobs on the shared machine took. */
+static double machine_busy_s(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    double busy = -1;
+
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) == 8) {
+            busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
+                   (double)sysconf(_SC_CLK_TCK); /* all but idle and iowait */
+        }
+        fclose(f);
+    }
+    return busy;
+}
+
 /* ---- S: saturation ---- */
 
 struct sat_result {
-    double rate, cores;
+    double rate, cores, us; /* us: process CPU per event, µs */
+    double others;          /* cores the machine's other jobs kept busy meanwhile */
+    double cls_us[CLS__COUNT];
 };
 
 static struct sat_result run_saturation(long preload)
@@ -294,9 +420,10 @@ static struct sat_result run_saturation(long preload)
     struct rts_daemon_stats s;
     struct sat_result res = {0};
     uint64_t t0 = 0, t1, end;
-    double c0;
+    double c0, m0, k0[CLS__COUNT], k1[CLS__COUNT];
 
     cluster_start(&c);
+    tasks_tag(CLS_BENCH);
     for (long i = 0; i < preload; i++) {
         size_t n = rts_gen_next(g, line, sizeof(line));
         produce_line(&c, line, n - 1);
@@ -309,6 +436,7 @@ static struct sat_result run_saturation(long preload)
     daemon_start(&r, c.boot);
     end = rts_now_ns() + 60ull * 1000000000u;
     while (!t0 && rts_now_ns() < end) {
+        tasks_tag(CLS_RTS_APP);
         rts_daemon_stats(r.d, &s);
         if (s.in) {
             t0 = rts_now_ns();
@@ -316,7 +444,10 @@ static struct sat_result run_saturation(long preload)
         rts_daemon_stats_fini(&s);
         sleep_ms(1);
     }
+    tasks_tag(CLS_RTS_APP);
+    tasks_cpu(k0);
     c0 = cpu_s();
+    m0 = machine_busy_s();
     end = rts_now_ns() + 600ull * 1000000000u;
     while ((t1 = rts_now_ns()) < end &&
            end_offsets(&c, "scores", NPART) + end_offsets(&c, "dlq", 1) < preload) {
@@ -327,6 +458,10 @@ static struct sat_result run_saturation(long preload)
     }
     res.rate = (double)preload / ((double)(t1 - t0) / 1e9);
     res.cores = (cpu_s() - c0) / ((double)(t1 - t0) / 1e9);
+    res.others = fmax(0, (machine_busy_s() - m0) / ((double)(t1 - t0) / 1e9) - res.cores);
+    res.us = (cpu_s() - c0) / (double)preload * 1e6;
+    tasks_cpu(k1);
+    cpu_per_event(res.cls_us, k0, k1, (double)preload);
     daemon_stop(&r);
     rd_kafka_destroy(c.rk);
     return res;
@@ -341,8 +476,9 @@ struct lat {
     uint64_t warm_seq; /* events with a higher number count */
     _Atomic long sent; /* produced so far */
     _Atomic int stop;
-    struct rts_hist h;     /* consumer thread only, read after it ended */
-    _Atomic long received; /* score records of sent events (the main thread waits on it) */
+    _Atomic int catcher_ready; /* its client exists (its threads are tagged) */
+    struct rts_hist h;         /* consumer thread only, read after it ended */
+    _Atomic long received;     /* score records of sent events (the main thread waits on it) */
     long counted;
     double offered; /* the rate the pacer achieved */
 };
@@ -356,6 +492,7 @@ static void *pacer_main(void *arg)
     long seq = 0;
 
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* 1 ms steps, not 1.05 */
+    prctl(PR_SET_NAME, "b:pacer", 0, 0, 0);
     while (seq < l->total) {
         long due;
         now = rts_now_ns();
@@ -388,6 +525,7 @@ static void *catcher_main(void *arg)
     char err[256];
     rd_kafka_t *rk;
 
+    prctl(PR_SET_NAME, "b:catcher", 0, 0, 0);
     if (rd_kafka_conf_set(conf, "bootstrap.servers", l->c->boot, err, sizeof(err)) ||
         rd_kafka_conf_set(conf, "fetch.wait.max.ms", FETCH_WAIT_MS, err, sizeof(err)) ||
         rd_kafka_conf_set(conf, "group.id", "bench-catcher", err, sizeof(err)) || /* assigned */
@@ -401,6 +539,7 @@ static void *catcher_main(void *arg)
     }
     rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
+    atomic_store(&l->catcher_ready, 1);
     while (!atomic_load(&l->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         uint64_t now = rts_now_ns();
@@ -431,6 +570,9 @@ static void *catcher_main(void *arg)
 
 struct lat_result {
     double offered, p50, p95, p99, max, lost, cores, daemon_p50, daemon_p99;
+    double us;     /* process CPU per event offered, µs */
+    double others; /* cores the machine's other jobs kept busy meanwhile */
+    double cls_us[CLS__COUNT];
 };
 
 static void hist_sub(struct rts_hist *out, const struct rts_hist *end, const struct rts_hist *start)
@@ -454,21 +596,30 @@ static struct lat_result run_latency(long rate, int seconds)
     pthread_t pacer, catcher;
     uint64_t end;
     long expect;
-    double c0, t0;
+    double c0, m0, t0, k0[CLS__COUNT], k1[CLS__COUNT];
 
     cluster_start(&c);
+    tasks_tag(CLS_BENCH);
     daemon_start(&r, c.boot);
     end = rts_now_ns() + 60ull * 1000000000u;
     while (rts_daemon_lag(r.d, lags, NPART) < NPART && rts_now_ns() < end) {
         sleep_ms(10); /* until the group is joined */
     }
+    tasks_tag(CLS_RTS_APP);
     l->c = &c;
     l->rate = rate;
     l->total = rate * seconds;
     l->warm_seq = (uint64_t)rate * WARM_S;
     l->sent_ns = calloc((size_t)l->total + 1, sizeof(*l->sent_ns));
     pthread_create(&catcher, NULL, catcher_main, l);
+    while (!atomic_load(&l->catcher_ready)) {
+        sleep_ms(1);
+    }
+    sleep_ms(100); /* its broker threads */
+    tasks_tag(CLS_CATCHER);
+    tasks_cpu(k0);
     c0 = cpu_s();
+    m0 = machine_busy_s();
     t0 = (double)rts_now_ns();
     pthread_create(&pacer, NULL, pacer_main, l);
     while (atomic_load(&l->sent) < (long)l->warm_seq) {
@@ -477,6 +628,12 @@ static struct lat_result run_latency(long rate, int seconds)
     rts_daemon_stats(r.d, &warm); /* rtscore's own view of the steady state starts here */
     pthread_join(pacer, NULL);
     res.cores = (cpu_s() - c0) / (((double)rts_now_ns() - t0) / 1e9);
+    res.others = fmax(0, (machine_busy_s() - m0) / (((double)rts_now_ns() - t0) / 1e9) -
+                             res.cores); /* tick granularity: a few hundredths either way */
+    res.us = (cpu_s() - c0) / (double)l->total * 1e6;
+    tasks_tag(CLS_CATCHER);
+    tasks_cpu(k1);
+    cpu_per_event(res.cls_us, k0, k1, (double)l->total);
     /* the last events' scores: a few seconds at most, unless it fell behind */
     rts_daemon_stats(r.d, &s);
     expect = l->total - (long)s.dlq;
@@ -572,6 +729,17 @@ static double loadavg(void)
     return l;
 }
 
+/* CPU per event, whole process and by thread class (medians of @runs). */
+static void print_cpu(const char *what, double *us, double cls[][16], int runs)
+{
+    printf("   %s CPU per event: %.1f us (median of %d):", what, bench_median(us, (size_t)runs),
+           runs);
+    for (int k = 0; k < CLS__COUNT; k++) {
+        printf("%s %s %.1f", k ? "," : "", cls_name[k], bench_median(cls[k], (size_t)runs));
+    }
+    printf("\n");
+}
+
 int main(int argc, char **argv)
 {
     struct args a = {argc > 1 ? strtol(argv[1], NULL, 10) : 100000,
@@ -581,7 +749,8 @@ int main(int argc, char **argv)
     const char *mode = argc > 5 ? argv[5] : "all";
     int do_sat = strcmp(mode, "latency") != 0, do_lat = strcmp(mode, "saturation") != 0;
     double sat[16], satc[16], p50[16], p95[16], p99[16], mx[16], off[16], lost[16], latc[16],
-        dp50[16], dp99[16], load[16];
+        dp50[16], dp99[16], load[16], satus[16], latus[16], satcls[CLS__COUNT][16],
+        latcls[CLS__COUNT][16], satoth[16], latoth[16];
 
     if (runs < 1 || runs > 16 || a.rate < 1000 || a.seconds <= WARM_S || a.preload < 1000 ||
         (!do_sat && !do_lat) || (strcmp(mode, "all") && do_sat && do_lat)) {
@@ -604,16 +773,17 @@ int main(int argc, char **argv)
         printf("  run %d (load average %.2f):", i + 1, load[i]);
         if (do_sat) {
             in_child(sat_child, &a, &sr, sizeof(sr));
-            printf(" saturation %.0f events/s (%.2f cores busy)%s", sr.rate, sr.cores,
-                   do_lat ? ";" : "");
+            printf(" saturation %.0f events/s (%.2f cores busy, %.1f us CPU per event; other jobs "
+                   "%.2f cores)%s",
+                   sr.rate, sr.cores, sr.us, sr.others, do_lat ? ";" : "");
         }
         if (do_lat) {
             in_child(lat_child, &a, &lr, sizeof(lr));
             printf(" at %.0f events/s offered: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f "
                    "ms, %.0f scores missing, %.2f cores busy; rtscore's own ingest->emitted p50 "
-                   "%.2f ms, p99 %.2f ms",
+                   "%.2f ms, p99 %.2f ms; %.1f us CPU per event; other jobs %.2f cores",
                    lr.offered, lr.p50, lr.p95, lr.p99, lr.max, lr.lost, lr.cores, lr.daemon_p50,
-                   lr.daemon_p99);
+                   lr.daemon_p99, lr.us, lr.others);
         }
         printf("\n");
         sat[i] = sr.rate;
@@ -627,11 +797,20 @@ int main(int argc, char **argv)
         latc[i] = lr.cores;
         dp50[i] = lr.daemon_p50;
         dp99[i] = lr.daemon_p99;
+        satoth[i] = sr.others;
+        latoth[i] = lr.others;
+        satus[i] = sr.us;
+        latus[i] = lr.us;
+        for (int k = 0; k < CLS__COUNT; k++) {
+            satcls[k][i] = sr.cls_us[k];
+            latcls[k][i] = lr.cls_us[k];
+        }
     }
     if (do_sat) {
         printf("S. saturation (%ld events preloaded, until every output is in its topic): %.0f "
                "events/s, %.2f cores busy (median of %d)\n",
                a.preload, bench_median(sat, (size_t)runs), bench_median(satc, (size_t)runs), runs);
+        print_cpu("S", satus, satcls, runs);
     }
     if (do_lat) {
         printf("L. offered %.0f events/s for %d s, latency produce(input) -> score record at a "
@@ -643,8 +822,17 @@ int main(int argc, char **argv)
                bench_median(mx, (size_t)runs), bench_median(lost, (size_t)runs),
                bench_median(latc, (size_t)runs), bench_median(dp50, (size_t)runs),
                bench_median(dp99, (size_t)runs), runs);
+        print_cpu("L", latus, latcls, runs);
     }
-    printf("   load average (1 min) at the runs' starts: median %.2f\n",
+    printf("   load average (1 min) at the runs' starts: median %.2f; the machine's other jobs "
+           "kept cores busy during the runs (median):",
            bench_median(load, (size_t)runs));
+    if (do_sat) {
+        printf(" S %.2f", bench_median(satoth, (size_t)runs));
+    }
+    if (do_lat) {
+        printf(" L %.2f", bench_median(latoth, (size_t)runs));
+    }
+    printf("\n");
     return 0;
 }

@@ -35,6 +35,29 @@ struct rts_batch {
 
 enum rts_sink_status { RTS_SINK_OK, RTS_SINK_RETRY, RTS_SINK_ERROR };
 
+/* Objects that several sinks of one pipeline share, found by a kind and a
+ * key (the kafka sinks: one producer per brokers and librdkafka options).
+ * The daemon creates one registry, passes it to every sink's init in
+ * env->share, and frees it after every sink's fini; a sink that adds an
+ * object removes it again before its last user's fini returns. The sinks of
+ * one registry are opened and closed by one thread at a time (the daemon
+ * opens and closes them in turn), so the registry takes no lock. */
+struct rts_sink_share;
+
+struct rts_sink_share *rts_sink_share_new(void) __attribute__((warn_unused_result));
+/* NULL is a no-op. Every object must have been removed. */
+void rts_sink_share_free(struct rts_sink_share *sh);
+/* The object added under @kind and @key, or NULL. */
+void *rts_sink_share_find(const struct rts_sink_share *sh, const char *kind, const char *key);
+/* Add @obj (not owned: the adder frees it) under @kind and @key (copied).
+ * RTS_ERR_NOMEM with @eb filled. */
+enum rts_err rts_sink_share_add(struct rts_sink_share *sh, const char *kind, const char *key,
+                                void *obj, struct rts_errbuf *eb);
+/* Forget @obj; not found is a no-op. */
+void rts_sink_share_remove(struct rts_sink_share *sh, const void *obj);
+/* How many objects are registered (0 for NULL). */
+size_t rts_sink_share_count(const struct rts_sink_share *sh);
+
 /* What the daemon gives a sink at init. */
 struct rts_sink_env {
     /* An asynchronous sink (ops->async_ack) calls ack once per record with a
@@ -47,6 +70,8 @@ struct rts_sink_env {
                             messages; NULL = "sink" */
     const char *brokers; /* the kafka source's brokers: the default of a kafka
                             sink without its own; NULL = none */
+    struct rts_sink_share *share; /* objects shared with the pipeline's other
+                                     sinks; NULL = share nothing */
 };
 
 struct rts_sink_ops {

@@ -946,10 +946,12 @@ static void write_records(struct sink *k, int first, int n)
     }
 }
 
-/* Read every message of @topic (@parts partitions) from the start; checks
- * each against write_records; returns how many, counting repeats in *dups. */
-static size_t read_back(const struct cluster *c, const char *topic, int parts, int want,
-                        size_t *dups)
+/* Read every message of @topic (@parts partitions) from the start, records
+ * @first..@first+@want-1 of write_records; checks each (with the headers id
+ * and model when @headers, without any otherwise); returns how many,
+ * counting repeats in *dups. */
+static size_t read_back(const struct cluster *c, const char *topic, int parts, int first, int want,
+                        size_t *dups, int headers)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
@@ -987,17 +989,17 @@ static size_t read_back(const struct cluster *c, const char *topic, int parts, i
             continue;
         }
         snprintf(val, sizeof(val), "%.*s", (int)m->len, (const char *)m->payload);
-        if (sscanf(val, "{\"id\":\"i-%d\"", &i) != 1 || i < 0 || i >= want) {
+        if (sscanf(val, "{\"id\":\"i-%d\"", &i) != 1 || i < first || i >= first + want) {
             CHECK(!"unexpected value");
             rd_kafka_message_destroy(m);
             continue;
         }
         n++;
-        *dups += seen[i]++ > 0;
+        *dups += seen[i - first]++ > 0;
         CHECK(m->len > 0 && ((const char *)m->payload)[m->len - 1] == '}'); /* no '\n' */
         snprintf(key, sizeof(key), "c-%d", i % 7);
         CHECK(m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0);
-        CHECK_INT(rd_kafka_message_headers(m, &h), 0);
+        CHECK_INT(rd_kafka_message_headers(m, &h), headers ? 0 : RD_KAFKA_RESP_ERR__NOENT);
         if (h) {
             char id[16];
             snprintf(id, sizeof(id), "i-%d", i);
@@ -1014,7 +1016,7 @@ static size_t read_back(const struct cluster *c, const char *topic, int parts, i
     }
     for (int i = 0; i < want; i++) {
         if (!seen[i]) {
-            fprintf(stderr, "  record i-%d is missing\n", i);
+            fprintf(stderr, "  record i-%d is missing\n", first + i);
         }
     }
     rd_kafka_consumer_close(rk);
@@ -1035,7 +1037,7 @@ TEST(sink_delivers_with_key_and_headers)
     struct sink k;
     struct acks a;
     struct rts_errbuf eb = {0};
-    struct rts_sink_env env = {on_ack, &a, "sink", NULL};
+    struct rts_sink_env env = {on_ack, &a, "sink", NULL, NULL};
     char yaml[512];
     size_t dups;
 
@@ -1058,8 +1060,17 @@ TEST(sink_delivers_with_key_and_headers)
         CHECK_INT(a.seen[i + 1], i % 10 != 0);
     }
     pthread_mutex_unlock(&a.mu);
-    CHECK_INT(read_back(&c, "out", 3, 100, &dups), 100);
+    CHECK_INT(read_back(&c, "out", 3, 0, 100, &dups, 1), 100);
     CHECK_INT(dups, 0);
+    sink_close(&k);
+    /* headers: false */
+    snprintf(yaml, sizeof(yaml),
+             "sink:\n  type: kafka\n  topic: bare\n  headers: false\n  kafka: {log_level: 3}\n");
+    CHECK_INT(rd_kafka_mock_topic_create(c.mc, "bare", 1, 1), 0);
+    CHECK_INT(sink_open(&k, yaml, &env, &eb), RTS_ERR_OK);
+    write_records(&k, 0, 30);
+    CHECK_INT(S->flush(k.ctx, &eb), RTS_ERR_OK);
+    CHECK_INT(read_back(&c, "bare", 1, 0, 30, &dups, 0), 30);
     sink_close(&k);
     cluster_stop(&c);
     pthread_mutex_destroy(&a.mu);
@@ -1071,7 +1082,7 @@ TEST(sink_survives_a_broker_down)
     struct sink k;
     struct acks a;
     struct rts_errbuf eb = {0};
-    struct rts_sink_env env = {on_ack, &a, "sink", NULL};
+    struct rts_sink_env env = {on_ack, &a, "sink", NULL, NULL};
     char yaml[512];
     size_t dups;
     struct timespec two = {2, 0};
@@ -1098,7 +1109,7 @@ TEST(sink_survives_a_broker_down)
     CHECK_INT(a.ok, 360);
     CHECK_INT(a.twice, 0);
     pthread_mutex_unlock(&a.mu);
-    CHECK_INT(read_back(&c, "down", 2, 400, &dups), 400);
+    CHECK_INT(read_back(&c, "down", 2, 0, 400, &dups, 1), 400);
     CHECK_INT(dups, 0); /* idempotent producer: retries are not repeats */
     sink_close(&k);
     cluster_stop(&c);
@@ -1111,7 +1122,7 @@ TEST(sink_reports_failed_deliveries)
     struct sink k;
     struct acks a;
     struct rts_errbuf eb = {0};
-    struct rts_sink_env env = {on_ack, &a, "dlq", NULL};
+    struct rts_sink_env env = {on_ack, &a, "dlq", NULL, NULL};
     char yaml[512], big[3000];
     struct rts_rec rec = {0};
     struct rts_batch b = {big, 0, &rec, 1};
@@ -1151,6 +1162,118 @@ TEST(sink_reports_failed_deliveries)
     pthread_mutex_destroy(&a.mu);
 }
 
+/* Kafka sinks with the same brokers and options share one producer; each
+ * sink's delivery reports release its own tokens only; a failure of one is
+ * reported by that one; a sink that closes first leaves the other working,
+ * and reports of its records that come after its fini reach nothing (ASan
+ * would see them reach freed memory); the last one closes the producer. */
+TEST(sinks_share_a_producer)
+{
+    struct cluster c;
+    struct sink ka, kb, kc, kd;
+    struct acks aa, ab, ac, ad;
+    struct rts_errbuf eb = {0};
+    struct rts_sink_share *sh = rts_sink_share_new();
+    struct rts_sink_env ea = {on_ack, &aa, "sink", NULL, sh},
+                        eb_env = {on_ack, &ab, "dlq", NULL, sh},
+                        ec = {on_ack, &ac, "alerts.sink", NULL, sh},
+                        ed = {on_ack, &ad, "shadow", NULL, sh};
+    char ya[512], yc[512], big[3000];
+    struct rts_rec rec = {0};
+    struct rts_batch b = {big, 0, &rec, 1};
+    size_t dups;
+    const char *opts = "  kafka: {log_level: 3, message.max.bytes: 1000}\n";
+
+    acks_init(&aa);
+    acks_init(&ab);
+    acks_init(&ac);
+    acks_init(&ad);
+    if (!sh || cluster_start(&c, 1)) {
+        CHECK(!"cluster");
+        rts_sink_share_free(sh);
+        return;
+    }
+    CHECK_INT(rd_kafka_mock_topic_create(c.mc, "ta", 2, 1), 0);
+    CHECK_INT(rd_kafka_mock_topic_create(c.mc, "tb", 1, 1), 0);
+    ea.brokers = eb_env.brokers = ec.brokers = ed.brokers = c.boot;
+
+    /* a and b: one producer */
+    snprintf(ya, sizeof(ya), "sink:\n  type: kafka\n  topic: ta\n%s", opts);
+    CHECK_INT(sink_open(&ka, ya, &ea, &eb), RTS_ERR_OK);
+    snprintf(ya, sizeof(ya), "sink:\n  type: kafka\n  topic: tb\n%s", opts);
+    CHECK_INT(sink_open(&kb, ya, &eb_env, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_sink_share_count(sh), 1);
+    /* other options: a producer of its own; the same topic as a: also */
+    snprintf(yc, sizeof(yc), "sink:\n  type: kafka\n  topic: tb\n  kafka: {log_level: 3}\n");
+    CHECK_INT(sink_open(&kc, yc, &ec, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_sink_share_count(sh), 2);
+    snprintf(ya, sizeof(ya), "sink:\n  type: kafka\n  topic: ta\n%s", opts);
+    CHECK_INT(sink_open(&kd, ya, &ed, &eb), RTS_ERR_OK);
+    CHECK_INT(rts_sink_share_count(sh), 2); /* not registered: not shareable under that key */
+
+    /* records 0..99 to a (tokens 1..100 but every 10th), 100..199 to b, and
+     * one too large for message.max.bytes to b */
+    write_records(&ka, 0, 100);
+    write_records(&kb, 100, 100);
+    memset(big, 'x', sizeof(big));
+    big[sizeof(big) - 1] = '\n';
+    rec.len = sizeof(big);
+    rec.token = 900;
+    b.len = sizeof(big);
+    CHECK_INT(S->write(kb.ctx, &b, &eb), RTS_SINK_OK);
+    CHECK_INT(S->flush(ka.ctx, &eb), RTS_ERR_OK);
+    CHECK_INT(S->flush(kb.ctx, &eb), RTS_ERR_IO);
+    CHECK(strstr(eb.msg, "dlq: 1 records failed delivery to 'tb'") != NULL);
+    pthread_mutex_lock(&aa.mu);
+    CHECK_INT(aa.n, 90);
+    CHECK_INT(aa.ok, 90);
+    CHECK_INT(aa.twice, 0);
+    for (int i = 0; i < 100; i++) {
+        CHECK_INT(aa.seen[i + 1], i % 10 != 0);
+        CHECK_INT(aa.seen[i + 101], 0); /* none of b's */
+    }
+    pthread_mutex_unlock(&aa.mu);
+    pthread_mutex_lock(&ab.mu);
+    CHECK_INT(ab.n, 91);
+    CHECK_INT(ab.ok, 90);
+    CHECK_INT(ab.bad_with_reason, 1);
+    CHECK_INT(ab.seen[900], 1);
+    CHECK_INT(ab.twice, 0);
+    for (int i = 0; i < 100; i++) {
+        CHECK_INT(ab.seen[i + 1], 0); /* none of a's */
+        CHECK_INT(ab.seen[i + 101], i % 10 != 0);
+    }
+    pthread_mutex_unlock(&ab.mu);
+    CHECK_INT(read_back(&c, "ta", 2, 0, 100, &dups, 1), 100);
+    CHECK_INT(dups, 0);
+
+    /* a closes with records in flight: b goes on alone */
+    write_records(&ka, 200, 50);
+    sink_close(&ka);
+    write_records(&kb, 300, 100);
+    CHECK_INT(S->flush(kb.ctx, &eb), RTS_ERR_OK);
+    pthread_mutex_lock(&ab.mu);
+    CHECK_INT(ab.ok, 180);
+    CHECK_INT(ab.twice, 0);
+    pthread_mutex_unlock(&ab.mu);
+    pthread_mutex_lock(&aa.mu);
+    CHECK(aa.n <= 90 + 45); /* at most the ones delivered before its fini */
+    CHECK_INT(aa.bad, 0);
+    pthread_mutex_unlock(&aa.mu);
+    CHECK_INT(rts_sink_share_count(sh), 2); /* b's (and a's) and c's */
+    sink_close(&kb);
+    CHECK_INT(rts_sink_share_count(sh), 1); /* c's */
+    sink_close(&kc);
+    sink_close(&kd);
+    CHECK_INT(rts_sink_share_count(sh), 0);
+    rts_sink_share_free(sh);
+    cluster_stop(&c);
+    pthread_mutex_destroy(&aa.mu);
+    pthread_mutex_destroy(&ab.mu);
+    pthread_mutex_destroy(&ac.mu);
+    pthread_mutex_destroy(&ad.mu);
+}
+
 /* ---- tests: configuration ---- */
 
 static void expect_src_error(const char *kafka_yaml, const char *start, const char *want)
@@ -1175,7 +1298,7 @@ TEST(passthrough_errors)
 {
     struct sink k;
     struct rts_errbuf eb = {0};
-    struct rts_sink_env env = {on_ack, NULL, "alerts.sink", NULL};
+    struct rts_sink_env env = {on_ack, NULL, "alerts.sink", NULL, NULL};
     struct rts_conf *doc;
     void *ctx;
     const char *yaml;
@@ -1267,6 +1390,7 @@ int main(void)
     RUN_SOME(sink_delivers_with_key_and_headers);
     RUN_SOME(sink_survives_a_broker_down);
     RUN_SOME(sink_reports_failed_deliveries);
+    RUN_SOME(sinks_share_a_producer);
     RUN_SOME(commit_only_after_release_in_order);
     RUN_SOME(restart_resumes_from_committed);
     RUN_SOME(rebalance_moves_partitions);
