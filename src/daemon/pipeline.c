@@ -14,7 +14,6 @@
 
 #include "core/clock.h"
 #include "core/fmt.h"
-#include "core/log.h"
 #include "core/path.h"
 #include "core/text.h"
 #include "expr/expr.h"
@@ -92,16 +91,6 @@ static char *json_quoted(const char *pre, const char *s, const char *post)
     return out;
 }
 
-static void on_breaker(void *arg, const struct rts_breaker *b, enum rts_breaker_state from,
-                       enum rts_breaker_state to, uint64_t now_ns)
-{
-    (void)arg;
-    (void)now_ns;
-    rts_log(to == RTS_BREAKER_OPEN ? RTS_LOG_WARN : RTS_LOG_INFO, "circuit breaker",
-            "dependency=%s from=%s to=%s", rts_breaker_name(b), rts_breaker_state_name(from),
-            rts_breaker_state_name(to));
-}
-
 static enum rts_err make_breaker(struct rts_pipeline *p, struct rts_errbuf *eb)
 {
     const struct rts_pipeline_conf *c = p->conf;
@@ -114,7 +103,7 @@ static enum rts_err make_breaker(struct rts_pipeline *p, struct rts_errbuf *eb)
                         "consecutive >= 0");
     }
     o.timeout_ns = (uint64_t)c->model_timeout_us * 1000;
-    o.on_transition = on_breaker;
+    o.on_transition = rts_breaker_log_transition;
     p->breaker = rts_breaker_new("model", &o, eb);
     if (!p->breaker) {
         rts_err_prefix(eb, "model.breaker");

@@ -227,16 +227,6 @@ struct rts_lookup {
     size_t key_row; /* bytes of all groups' keys of one event */
 };
 
-static void on_breaker(void *arg, const struct rts_breaker *b, enum rts_breaker_state from,
-                       enum rts_breaker_state to, uint64_t now_ns)
-{
-    (void)arg;
-    (void)now_ns;
-    rts_log(to == RTS_BREAKER_OPEN ? RTS_LOG_WARN : RTS_LOG_INFO, "circuit breaker",
-            "dependency=%s from=%s to=%s", rts_breaker_name(b), rts_breaker_state_name(from),
-            rts_breaker_state_name(to));
-}
-
 void rts_lookup_free(struct rts_lookup *l)
 {
     if (!l) {
@@ -343,7 +333,7 @@ static enum rts_err open_store(struct lk_store *st, const struct rts_store_def *
     }
     snprintf(bname, sizeof(bname), "store:%s", def->name);
     if (!bo.on_transition) {
-        bo.on_transition = on_breaker;
+        bo.on_transition = rts_breaker_log_transition;
     }
     st->breaker = rts_breaker_new(bname, &bo, eb);
     if (!st->breaker) {

@@ -225,16 +225,6 @@ struct rts_rstate {
     size_t ring_bytes;
 };
 
-static void on_breaker(void *arg, const struct rts_breaker *b, enum rts_breaker_state from,
-                       enum rts_breaker_state to, uint64_t now_ns)
-{
-    (void)arg;
-    (void)now_ns;
-    rts_log(to == RTS_BREAKER_OPEN ? RTS_LOG_WARN : RTS_LOG_INFO, "circuit breaker",
-            "dependency=%s from=%s to=%s", rts_breaker_name(b), rts_breaker_state_name(from),
-            rts_breaker_state_name(to));
-}
-
 static const char *field_name(const struct rts_rstate *rs, int of)
 {
     return of < 0 ? "*" : rts_schema_field(rs->schema, (size_t)of)->name;
@@ -513,7 +503,7 @@ struct rts_rstate *rts_rstate_new(const struct rts_schema *schema,
     }
     bo = conf->breaker;
     if (!bo.on_transition) {
-        bo.on_transition = on_breaker;
+        bo.on_transition = rts_breaker_log_transition;
     }
     rs->breaker = rts_breaker_new("state", &bo, eb);
     if (!rs->breaker) {

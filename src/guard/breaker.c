@@ -35,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+
 #define BRK_LINE 64
 
 #define CTL_STATE_MASK UINT64_C(0x3)
@@ -573,4 +575,14 @@ void rts_breaker_stats(const struct rts_breaker *b, struct rts_breaker_stats *ou
     for (i = 0; i < RTS_BREAKER__TRANSITIONS; i++) {
         out->transitions[i] = atomic_load_explicit(&m->transitions[i], memory_order_relaxed);
     }
+}
+
+void rts_breaker_log_transition(void *arg, const struct rts_breaker *b, enum rts_breaker_state from,
+                                enum rts_breaker_state to, uint64_t now_ns)
+{
+    (void)arg;
+    (void)now_ns;
+    rts_log(to == RTS_BREAKER_OPEN ? RTS_LOG_WARN : RTS_LOG_INFO, "circuit breaker",
+            "dependency=%s from=%s to=%s", rts_breaker_name(b), rts_breaker_state_name(from),
+            rts_breaker_state_name(to));
 }

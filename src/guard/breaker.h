@@ -125,6 +125,11 @@ void rts_breaker_record(struct rts_breaker *b, uint64_t now_ns, int ok, uint64_t
 void rts_breaker_record_err(struct rts_breaker *b, uint64_t now_ns, enum rts_err e,
                             uint64_t duration_ns);
 
+/* An on_transition callback that logs each transition (warn on opening,
+ * info otherwise) with the breaker's name; @arg is unused. */
+void rts_breaker_log_transition(void *arg, const struct rts_breaker *b, enum rts_breaker_state from,
+                                enum rts_breaker_state to, uint64_t now_ns);
+
 enum rts_breaker_state rts_breaker_state(const struct rts_breaker *b); /* Thread: any */
 const char *rts_breaker_state_name(enum rts_breaker_state s); /* "closed" "half_open" "open" */
 const char *rts_breaker_name(const struct rts_breaker *b);
