@@ -6,7 +6,11 @@
 #define RTS_BENCH_BENCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
+
+#include "core/hist.h"
+#include "daemon/daemon.h"
 
 static inline int bench_cmp_double(const void *a, const void *b)
 {
@@ -20,6 +24,41 @@ static inline double bench_median(double *v, size_t n)
 {
     qsort(v, n, sizeof(*v), bench_cmp_double);
     return v[n / 2];
+}
+
+/* @end minus @start (cumulative snapshots of one histogram): the values
+ * added in between. Their max is known to within its bucket: the upper
+ * bound of the highest non-empty one. */
+static inline void bench_hist_sub(struct rts_hist *out, const struct rts_hist *end,
+                                  const struct rts_hist *start)
+{
+    *out = *end;
+    out->count = end->count - start->count;
+    out->sum = end->sum - start->sum;
+    out->max = 0;
+    for (size_t i = 0; i < RTS_HIST_BUCKETS; i++) {
+        out->b[i] = end->b[i] - start->b[i];
+        if (out->b[i]) {
+            uint64_t up = rts_hist_bucket_upper(i);
+            out->max = up < end->max ? up : end->max;
+        }
+    }
+}
+
+/* A daemon run in a thread of its own, so that the bench can take
+ * snapshots of its stats meanwhile: pthread_create(.., bench_paced_main, pr). */
+struct bench_paced_run {
+    struct rts_daemon *d;
+    struct rts_errbuf eb;
+    int rc;
+};
+
+static inline void *bench_paced_main(void *arg)
+{
+    struct bench_paced_run *pr = arg;
+
+    pr->rc = rts_daemon_run(pr->d, &pr->eb);
+    return NULL;
 }
 
 /* The demo pipeline's event schema and its in-process features

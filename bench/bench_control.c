@@ -169,15 +169,6 @@ static double run_saturated(long events, int port, long every_ms)
     return rate;
 }
 
-static void hist_sub(struct rts_hist *out, const struct rts_hist *end, const struct rts_hist *start)
-{
-    *out = *end;
-    out->count = end->count - start->count;
-    for (size_t i = 0; i < RTS_HIST_BUCKETS; i++) {
-        out->b[i] = end->b[i] - start->b[i];
-    }
-}
-
 static double window_p99(struct rts_daemon *d, long ms, struct rts_registry *swap_reg,
                          const char *dir, int *cycles)
 {
@@ -203,7 +194,7 @@ static double window_p99(struct rts_daemon *d, long ms, struct rts_registry *swa
         sleep_ms(250);
     }
     rts_daemon_stats(d, &b);
-    hist_sub(&h, &b.hist[RTS_STAGE_TOTAL], &a.hist[RTS_STAGE_TOTAL]);
+    bench_hist_sub(&h, &b.hist[RTS_STAGE_TOTAL], &a.hist[RTS_STAGE_TOTAL]);
     p99 = (double)rts_hist_quantile(&h, 0.99) / 1e3;
     rts_daemon_stats_fini(&a);
     rts_daemon_stats_fini(&b);

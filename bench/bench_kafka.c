@@ -575,15 +575,6 @@ struct lat_result {
     double cls_us[CLS__COUNT];
 };
 
-static void hist_sub(struct rts_hist *out, const struct rts_hist *end, const struct rts_hist *start)
-{
-    *out = *end;
-    out->count = end->count - start->count;
-    for (size_t i = 0; i < RTS_HIST_BUCKETS; i++) {
-        out->b[i] = end->b[i] - start->b[i];
-    }
-}
-
 static struct lat_result run_latency(long rate, int seconds)
 {
     struct cluster c;
@@ -648,7 +639,7 @@ static struct lat_result run_latency(long rate, int seconds)
     atomic_store(&l->stop, 1);
     pthread_join(catcher, NULL);
     rts_daemon_stats(r.d, &s);
-    hist_sub(&h, &s.hist[RTS_STAGE_TOTAL], &warm.hist[RTS_STAGE_TOTAL]);
+    bench_hist_sub(&h, &s.hist[RTS_STAGE_TOTAL], &warm.hist[RTS_STAGE_TOTAL]);
     res.daemon_p50 = (double)rts_hist_quantile(&h, 0.50) / 1e6;
     res.daemon_p99 = (double)rts_hist_quantile(&h, 0.99) / 1e6;
     rts_daemon_stats_fini(&s);

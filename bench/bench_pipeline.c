@@ -255,34 +255,11 @@ static void bench_model_on(int workers, long events)
  * its own thread; the histograms are cumulative, so quantiles of the
  * difference between a snapshot after the warm-up and one at the end are
  * the latency of the steady state. */
-struct paced_run {
-    struct rts_daemon *d;
-    struct rts_errbuf eb;
-    int rc;
-};
-
-static void *paced_main(void *arg)
-{
-    struct paced_run *pr = arg;
-
-    pr->rc = rts_daemon_run(pr->d, &pr->eb);
-    return NULL;
-}
-
-static void hist_sub(struct rts_hist *out, const struct rts_hist *end, const struct rts_hist *start)
-{
-    *out = *end;
-    out->count = end->count - start->count;
-    for (size_t i = 0; i < RTS_HIST_BUCKETS; i++) {
-        out->b[i] = end->b[i] - start->b[i];
-    }
-}
-
 static void bench_paced(int workers, long rate, int prefault, int warm_s, int measure_s,
                         double *p50, double *p99)
 {
     struct rts_daemon_opts opts = {.no_housekeeper = !prefault, .no_idle_prefault = !prefault};
-    struct paced_run pr = {0};
+    struct bench_paced_run pr = {0};
     struct rts_daemon_stats a, b;
     struct rts_hist h;
     pthread_t tid;
@@ -293,12 +270,12 @@ static void bench_paced(int workers, long rate, int prefault, int warm_s, int me
         fprintf(stderr, "bench: %s\n", pr.eb.msg);
         exit(2);
     }
-    pthread_create(&tid, NULL, paced_main, &pr);
+    pthread_create(&tid, NULL, bench_paced_main, &pr);
     nanosleep(&ts, NULL);
     rts_daemon_stats(pr.d, &a);
     pthread_join(tid, NULL);
     rts_daemon_stats(pr.d, &b);
-    hist_sub(&h, &b.hist[RTS_STAGE_TOTAL], &a.hist[RTS_STAGE_TOTAL]);
+    bench_hist_sub(&h, &b.hist[RTS_STAGE_TOTAL], &a.hist[RTS_STAGE_TOTAL]);
     *p50 = (double)rts_hist_quantile(&h, 0.5) / 1e3;
     *p99 = (double)rts_hist_quantile(&h, 0.99) / 1e3;
     rts_daemon_stats_fini(&a);

@@ -237,23 +237,6 @@ static double trips_of(const struct rts_daemon *d)
     return (double)bs.transitions[RTS_BREAKER_CLOSED_OPEN];
 }
 
-/* @end minus @start: the values added in between. Their max is known to
- * within its bucket: the upper bound of the highest non-empty one. */
-static void hist_sub(struct rts_hist *out, const struct rts_hist *end, const struct rts_hist *start)
-{
-    *out = *end;
-    out->count = end->count - start->count;
-    out->sum = end->sum - start->sum;
-    out->max = 0;
-    for (size_t i = 0; i < RTS_HIST_BUCKETS; i++) {
-        out->b[i] = end->b[i] - start->b[i];
-        if (out->b[i]) {
-            uint64_t up = rts_hist_bucket_upper(i);
-            out->max = up < end->max ? up : end->max;
-        }
-    }
-}
-
 /* The figures of the interval between stats @a (or nothing) and @b. */
 static struct result interval(const struct rts_daemon_stats *a, const struct rts_daemon_stats *b)
 {
@@ -263,8 +246,8 @@ static struct result interval(const struct rts_daemon_stats *a, const struct rts
     uint64_t scored = b->scored - (a ? a->scored : 0), fetched = 0, degraded = 0;
 
     if (a) {
-        hist_sub(&h, &b->hist[RTS_STAGE_TOTAL], &a->hist[RTS_STAGE_TOTAL]);
-        hist_sub(&bt, &b->batch, &a->batch);
+        bench_hist_sub(&h, &b->hist[RTS_STAGE_TOTAL], &a->hist[RTS_STAGE_TOTAL]);
+        bench_hist_sub(&bt, &b->batch, &a->batch);
     } else {
         h = b->hist[RTS_STAGE_TOTAL];
         bt = b->batch;
@@ -303,27 +286,13 @@ static struct result run_saturated(enum cfg c, long events)
     return r;
 }
 
-struct paced_run {
-    struct rts_daemon *d;
-    struct rts_errbuf eb;
-    int rc;
-};
-
-static void *paced_main(void *arg)
-{
-    struct paced_run *pr = arg;
-
-    pr->rc = rts_daemon_run(pr->d, &pr->eb);
-    return NULL;
-}
-
 /* Offered @rate for WARM_S + MEASURE_S seconds' worth of events; the
  * figures of what follows the warm-up (the histograms are cumulative: the
  * difference of two snapshots). */
 static struct result run_paced(enum cfg c, long rate)
 {
     struct rts_daemon_opts opts = {0};
-    struct paced_run pr = {0};
+    struct bench_paced_run pr = {0};
     struct rts_daemon_stats a, b;
     struct timespec ts = {WARM_S, 0};
     struct result r;
@@ -334,7 +303,7 @@ static struct result run_paced(enum cfg c, long rate)
         fprintf(stderr, "bench_store: %s\n", pr.eb.msg);
         exit(2);
     }
-    pthread_create(&tid, NULL, paced_main, &pr);
+    pthread_create(&tid, NULL, bench_paced_main, &pr);
     nanosleep(&ts, NULL);
     rts_daemon_stats(pr.d, &a);
     pthread_join(tid, NULL);
@@ -370,7 +339,7 @@ static enum rts_breaker_state breaker_state_of(const struct rts_daemon *d)
 static struct hang_result run_hang(long rate)
 {
     struct rts_daemon_opts opts = {0};
-    struct paced_run pr = {0};
+    struct bench_paced_run pr = {0};
     struct rts_daemon_stats a, b;
     struct timespec warm = {WARM_S + 1, 0};
     struct hang_result h;
@@ -386,7 +355,7 @@ static struct hang_result run_hang(long rate)
         fprintf(stderr, "bench_store: %s\n", pr.eb.msg);
         exit(2);
     }
-    pthread_create(&tid, NULL, paced_main, &pr);
+    pthread_create(&tid, NULL, bench_paced_main, &pr);
     nanosleep(&warm, NULL);
     rts_daemon_stats(pr.d, &a);
     t0 = rts_now_ns();
