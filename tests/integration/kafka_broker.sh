@@ -20,14 +20,7 @@ pipeline p.yaml brk
 run_start p.yaml run.log
 pid=$RUN_PID
 check "joins the group" wait_log run.log "kafka partitions assigned"
-(
-  for from in $(seq 1 "$CHUNK" "$N"); do
-    produce in.txt "$from" "$CHUNK"
-    sleep "$PAUSE"
-  done
-) &
-feeder=$!
-PIDS+=("$feeder")
+feed in.txt 1 "$CHUNK" "$PAUSE"
 check "outputs before the first outage" wait_outputs 3000
 eq "broker 1 down" "$(ctl down 1)" "ok down 1"
 sleep 5
@@ -42,7 +35,7 @@ check "the whole cluster down" grep -q "^ok down 3" dk.out
 sleep 5
 for b in 1 2 3; do ctl up "$b" > /dev/null; done
 eq "the whole cluster back" "$(tail -n 1 dk.out)" "ok up 3"
-check "kcat produced every input" wait "$feeder"
+check "kcat produced every input" wait "$FEEDER"
 check "every input committed after the outages" wait_committed brk "$N" 240
 run_stop "$pid"
 eq "stops with exit 0" "$RC" 0

@@ -23,14 +23,7 @@ pipeline p.yaml crash "  max_inflight: $MAX_INFLIGHT"
 run_start p.yaml run1.log
 pid1=$RUN_PID
 check "first run joins the group" wait_log run1.log "kafka partitions assigned"
-(
-  for from in $(seq 1 "$CHUNK" "$N"); do
-    produce in.txt "$from" "$CHUNK"
-    sleep "$PAUSE"
-  done
-) &
-feeder=$!
-PIDS+=("$feeder")
+feed in.txt 1 "$CHUNK" "$PAUSE"
 check "first run outputs" wait_outputs 6000
 sleep 0.6 # between two commits
 kill -9 "$pid1"
@@ -42,7 +35,7 @@ dump scores run1_scores.txt
 dump dlq run1_dlq.txt
 check "killed mid-stream ($(($(lines run1_scores.txt) + $(lines run1_dlq.txt))) outputs)" \
   test "$(($(lines run1_scores.txt) + $(lines run1_dlq.txt)))" -lt "$N"
-check "kcat produced every input" wait "$feeder"
+check "kcat produced every input" wait "$FEEDER"
 
 run_start p.yaml run2.log
 pid2=$RUN_PID

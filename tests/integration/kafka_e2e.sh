@@ -24,18 +24,12 @@ produce in.txt 1 8000
 run_start p.yaml run1.log
 pid1=$RUN_PID
 check "first run joins the group" wait_log run1.log "kafka partitions assigned"
-( # the rest arrives while the first run scores
-  for from in $(seq 8001 1000 $N); do
-    produce in.txt "$from" 1000
-    sleep 0.2
-  done
-) &
-feeder=$!
-PIDS+=("$feeder")
+# the rest arrives while the first run scores
+feed in.txt 8001 1000 0.2
 check "first run outputs (mid-stream)" wait_outputs 10000
 run_stop "$pid1"
 eq "SIGTERM mid-stream: exit 0" "$RC" 0
-check "kcat produced every input" wait "$feeder"
+check "kcat produced every input" wait "$FEEDER"
 dump scores run1_scores.txt
 dump dlq run1_dlq.txt
 out1=$(($(lines run1_scores.txt) + $(lines run1_dlq.txt)))

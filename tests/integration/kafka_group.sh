@@ -20,21 +20,14 @@ pb=$RUN_PID
 check "the second member gets two partitions" wait_log b.log 'kafka partitions assigned" count=2'
 wait_log a.log 'assigned" count=2' 30 || true
 eq "the first member keeps two" "$(grep 'kafka partitions assigned' a.log | tail -n 1 | sed 's/.*count=\([0-9]*\).*/\1/')" 2
-(
-  for from in $(seq 1 "$CHUNK" "$N"); do
-    produce in.txt "$from" "$CHUNK"
-    sleep "$PAUSE"
-  done
-) &
-feeder=$!
-PIDS+=("$feeder")
+feed in.txt 1 "$CHUNK" "$PAUSE"
 check "both output" wait_outputs 8000
 kill -9 "$pb"
 wait "$pb" 2> /dev/null || true
 n4=$(grep -c 'kafka partitions assigned" count=4' a.log)
 check "the survivor takes over all four partitions" \
   wait_log a.log 'kafka partitions assigned" count=4' 60 $((n4 + 1))
-check "kcat produced every input" wait "$feeder"
+check "kcat produced every input" wait "$FEEDER"
 check "the group commits every input" wait_committed pair "$N" 240
 run_stop "$pa"
 eq "the survivor stops with exit 0" "$RC" 0

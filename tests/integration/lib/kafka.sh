@@ -81,6 +81,22 @@ produce() {
   rm -f "$chunk"
 }
 
+# feed FILE FIRST CHUNK PAUSE: in the background, lines FIRST..$N of FILE
+# into topic in, CHUNK lines every PAUSE seconds (input still arriving while
+# the pipeline runs). Its pid is in FEEDER (and PIDS): `wait "$FEEDER"` says
+# whether kcat produced every line.
+feed() {
+  local file=$1 first=$2 chunk=$3 pause=$4
+  (
+    for from in $(seq "$first" "$chunk" "$N"); do
+      produce "$file" "$from" "$chunk"
+      sleep "$pause"
+    done
+  ) &
+  FEEDER=$!
+  PIDS+=("$FEEDER")
+}
+
 # pipeline OUT GROUP [SOURCE_EXTRA] [LIMITS]: the fraud pipeline with a kafka
 # source (group GROUP, short session timeout, commits every $COMMIT_INTERVAL,
 # 200ms by default) and kafka sinks. SOURCE_EXTRA is more `source:` keys
