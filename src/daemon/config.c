@@ -221,9 +221,6 @@ static const struct rts_opt batch_opts_table[] = {
     RTS_OPT_END,
 };
 
-#define BREAKER_RANGES                                                                             \
-    "window and open_for >= 1ms, min_calls and probes >= 1, consecutive >= 0"
-
 static const struct rts_opt breaker_opts_table[] = {
     RTS_OPT_DURATION("window", "10s", offsetof(struct rts_breaker_conf, window_us),
                      "rolling window over which failures are counted"),
@@ -656,7 +653,7 @@ static enum rts_err parse_stores(struct rts_conf_full *cf, const struct rts_conf
         }
         if (rts_breaker_conf_opts(&bc, &sd->breaker)) {
             return rts_conf_errf(eb, co.breaker ? co.breaker : n->items[i], bpath,
-                                 "%s", BREAKER_RANGES);
+                                 "%s", RTS_BREAKER_CONF_RANGES);
         }
         sd->name = n->keys[i];
         sd->path = path;
@@ -966,7 +963,7 @@ static enum rts_err parse_state(struct rts_pipeline_conf *c, const struct rts_co
     }
     if (s->redis && rts_breaker_conf_opts(&bc, &s->breaker)) {
         return rts_conf_errf(eb, s->breaker_node ? s->breaker_node : n, "state.breaker", "%s",
-                             BREAKER_RANGES);
+                             RTS_BREAKER_CONF_RANGES);
     }
     return RTS_ERR_OK;
 }

@@ -126,6 +126,8 @@ void rts_pipeline_conf_free(struct rts_pipeline_conf *c);
  * breaker) into @o's window, counts, ratio and open times; the other fields
  * are left as they are. -1 if a value is out of range. */
 struct rts_breaker_opts;
+#define RTS_BREAKER_CONF_RANGES                                                                    \
+    "window and open_for >= 1ms, min_calls and probes >= 1, consecutive >= 0"
 int rts_breaker_conf_opts(const struct rts_breaker_conf *bc, struct rts_breaker_opts *o);
 
 /* Markdown reference of every section and plugin option (docs/CONFIG.md). */

@@ -98,9 +98,7 @@ static enum rts_err make_breaker(struct rts_pipeline *p, struct rts_errbuf *eb)
 
     memset(&o, 0, sizeof(o));
     if (rts_breaker_conf_opts(&c->breaker, &o)) {
-        return rts_errf(eb, RTS_ERR_INVAL, 0, 0,
-                        "model.breaker: window and open_for >= 1ms, min_calls and probes >= 1, "
-                        "consecutive >= 0");
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "model.breaker: %s", RTS_BREAKER_CONF_RANGES);
     }
     o.timeout_ns = (uint64_t)c->model_timeout_us * 1000;
     o.on_transition = rts_breaker_log_transition;
