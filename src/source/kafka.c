@@ -55,6 +55,7 @@ struct kpart {
     int slot;             /* in the offsets tracker */
     int paused;           /* as last set in librdkafka */
     int full;             /* paused because max_inflight messages are in flight */
+    int rewound;          /* dropping messages fetched again (drop_refetched) */
     int64_t committed;    /* last position committed (or being committed); -1 none */
     _Atomic int64_t next; /* offset after the last delivered message; -1 none */
 };
@@ -92,6 +93,7 @@ struct kafka_src {
     size_t nkept, kept_cap;
     rd_kafka_message_t *pending; /* fetched, to be delivered by the next poll */
     const char *label;
+    uint64_t refetched; /* messages dropped by drop_refetched */
     uint64_t next_commit_ns;
     char fatal[200]; /* set once: poll returns RTS_SRC_ERROR */
 };
@@ -344,6 +346,7 @@ static int part_add(struct kafka_src *k, const char *topic, int32_t partition)
     p->partition = partition;
     p->paused = 0;
     p->full = 0;
+    p->rewound = 0;
     p->committed = -1;
     atomic_store_explicit(&p->next, -1, memory_order_relaxed);
     t->part[partition] = (int)idx;
@@ -397,6 +400,35 @@ static void apply_pause(struct kafka_src *k)
     if (stop) {
         rd_kafka_pause_partitions(k->rk, stop);
         rd_kafka_topic_partition_list_destroy(stop);
+    }
+    if (go) {
+        rd_kafka_resume_partitions(k->rk, go);
+        rd_kafka_topic_partition_list_destroy(go);
+    }
+}
+
+/* Resume the partitions we paused that are about to be unassigned: those of
+ * @leaving, or all when it is NULL. librdkafka keeps a partition's pause
+ * across unassign and assign, and a resume of a partition it has not paused
+ * makes librdkafka 2.0 fetch again from where the partition was last paused
+ * (a rewind: messages delivered twice). So a partition leaves us unpaused and
+ * comes back unpaused, and only what was paused is ever resumed. */
+static void resume_leaving(struct kafka_src *k, const rd_kafka_topic_partition_list_t *leaving)
+{
+    rd_kafka_topic_partition_list_t *go = NULL;
+
+    for (size_t i = 0; i < k->nparts; i++) {
+        struct kpart *p = &k->parts[i];
+
+        if (!p->used || !p->paused ||
+            (leaving && !rd_kafka_topic_partition_list_find(leaving, p->topic, p->partition))) {
+            continue;
+        }
+        if (!go) {
+            go = rd_kafka_topic_partition_list_new(8);
+        }
+        rd_kafka_topic_partition_list_add(go, p->topic, p->partition);
+        p->paused = 0;
     }
     if (go) {
         rd_kafka_resume_partitions(k->rk, go);
@@ -556,20 +588,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rd_kafka_assign(rk, parts);
         }
-        /* a partition may come back paused from an earlier assignment */
-        for (int i = 0; i < parts->cnt; i++) {
-            struct kpart *p = part_find(k, parts->elems[i].topic, parts->elems[i].partition);
-            if (p) {
-                p->paused = !k->paused_all;
-            }
-        }
-        apply_pause(k);
+        apply_pause(k); /* new partitions are unpaused (resume_leaving) */
         rts_log(RTS_LOG_INFO, "kafka partitions assigned", "count=%d group=%s", parts->cnt,
                 k->group);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         if (!rd_kafka_assignment_lost(rk)) {
             commit(k, parts, 0, "revoke");
         }
+        resume_leaving(k, parts);
         pthread_mutex_lock(&k->mu);
         for (int i = 0; i < parts->cnt; i++) {
             struct kpart *p = part_find(k, parts->elems[i].topic, parts->elems[i].partition);
@@ -588,6 +614,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         rts_log(RTS_LOG_ERROR, "kafka rebalance failed", "group=%s error=\"%s\"", k->group,
                 rd_kafka_err2str(err));
+        resume_leaving(k, NULL);
         pthread_mutex_lock(&k->mu);
         for (size_t i = 0; i < k->nparts; i++) {
             if (k->parts[i].used) {
@@ -747,6 +774,23 @@ static void put_back(struct kafka_src *k, rd_kafka_message_t *m)
     rd_kafka_message_destroy(m);
 }
 
+/* A message this assignment has delivered already, fetched again because
+ * librdkafka restarted a fetch behind the position (2.0 does after a resume
+ * of a partition it had not paused): it is tracked already, so it is
+ * dropped, and the rewind logged once. */
+static void drop_refetched(struct kafka_src *k, struct kpart *p, rd_kafka_message_t *m)
+{
+    if (!p->rewound) {
+        p->rewound = 1;
+        rts_log(RTS_LOG_WARN, "kafka fetch went back; dropping what was delivered before",
+                "topic=%s partition=%d offset=%lld next=%lld", p->topic, (int)p->partition,
+                (long long)m->offset,
+                (long long)atomic_load_explicit(&p->next, memory_order_relaxed));
+    }
+    k->refetched++;
+    rd_kafka_message_destroy(m);
+}
+
 /* 1 if the pending message may be delivered now. */
 static int pending_ready(struct kafka_src *k)
 {
@@ -832,6 +876,10 @@ static enum rts_src_status kafka_src_poll(void *ctx, struct rts_msg *msgs, size_
             rd_kafka_message_destroy(m); /* of a partition revoked since it was fetched */
             continue;
         }
+        if (m->offset < atomic_load_explicit(&p->next, memory_order_relaxed)) {
+            drop_refetched(k, p, m);
+            continue;
+        }
         if (max == 0 || p->paused || (batch_topic && strcmp(batch_topic, topic) != 0)) {
             put_back(k, m); /* one topic per poll; nothing from a paused partition */
             if (max == 0 || p->paused) {
@@ -854,6 +902,7 @@ static enum rts_src_status kafka_src_poll(void *ctx, struct rts_msg *msgs, size_
         k->kept[k->nkept++] = m;
         (*n)++;
         atomic_store_explicit(&p->next, m->offset + 1, memory_order_relaxed);
+        p->rewound = 0;
         batch_topic = p->topic;
         if (rts_offsets_full(k->offs, p->slot)) {
             set_full(k, p);
@@ -1004,6 +1053,10 @@ static void kafka_src_fini(void *ctx)
         }
         commit(k, NULL, 0, "exit");
         close_consumer(k); /* the revoke callback commits again: nothing new */
+    }
+    if (k->refetched) {
+        rts_log(RTS_LOG_WARN, "kafka messages fetched again were dropped", "count=%llu",
+                (unsigned long long)k->refetched);
     }
     free(k->kept);
     rts_offsets_free(k->offs);

@@ -56,6 +56,7 @@ run_stop "$pid"
 eq "stops with exit 0" "$RC" 0
 check "the report counts the pauses" grep -q "^  paused     the source [0-9]* times" run.log
 wait "$reader" || true
+eq "the topic holds the $N input events once each" "$(end_offsets in)" "$N"
 dump dlq dlq.txt
 pycheck "nothing lost" verify in.txt scores.jsonl dlq.txt --exact
 finish

@@ -9,7 +9,8 @@
  * member resumes from the committed offsets, missing nothing and repeating
  * only what was not committable; a second member joining moves partitions
  * (revoke commits, old tokens go stale, the new owners start from the
- * committed offsets); pause and the per-partition max_inflight stop delivery
+ * committed offsets); a partition paused when revoked comes back unpaused;
+ * pause and the per-partition max_inflight stop delivery
  * and resume it without gaps or repeats; one poll is one topic and label()
  * names it; lag() from cached watermarks. Sink: key, value and headers of
  * each record, an acknowledgement per token; a broker down in the middle of
@@ -549,6 +550,78 @@ TEST(rebalance_moves_partitions)
     src_close(a);
     src_close(b);
     rd_kafka_destroy(chk);
+    cluster_stop(&c);
+    free(a);
+    free(b);
+}
+
+/* A partition paused (full) when it is revoked: resumed as it leaves, so
+ * that it comes back to its first owner unpaused, and flowing, after the
+ * second member has finished it and left. (librdkafka keeps a pause across
+ * unassign and assign; the source never resumes a partition that librdkafka
+ * has not paused, which makes librdkafka 2.0 fetch again from where it last
+ * paused the partition: a rewind, messages delivered twice.) */
+TEST(paused_partition_moves_and_comes_back)
+{
+    struct cluster c;
+    struct src *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    struct rts_errbuf eb = {0};
+    char yaml_a[1024], yaml_b[1024];
+    int32_t pa[8], pb[8], x;
+    size_t na = 0, nb = 0, a_back;
+    uint64_t end;
+
+    if (cluster_start(&c, 1)) {
+        CHECK(!"cluster");
+        return;
+    }
+    CHECK_INT(rd_kafka_mock_topic_create(c.mc, "pm", 2, 1), 0);
+    produce(&c, "pm", 2, 0, 8); /* offsets 0..3 in each partition */
+    src_yaml(yaml_a, sizeof(yaml_a), &c, "pm", "g12", 2);
+    src_yaml(yaml_b, sizeof(yaml_b), &c, "pm", "g12", 100);
+    CHECK_INT(src_open(a, yaml_a, &eb), RTS_ERR_OK);
+    CHECK(src_wait(a, 4)); /* two per partition: both full, paused */
+    CHECK_INT(src_pump(a, 1000), 0);
+
+    /* b joins and takes one partition, x, from offset 0 */
+    CHECK_INT(src_open(b, yaml_b, &eb), RTS_ERR_OK);
+    end = rts_now_ns() + (uint64_t)WAIT_MS * 1000000u;
+    while (rts_now_ns() < end && !(na == 1 && nb == 1 && find(b, "pm", pb[0], 3, 0))) {
+        src_poll(a, 64, 50);
+        src_poll(b, 64, 50);
+        na = assigned(a, pa);
+        nb = assigned(b, pb);
+    }
+    CHECK_INT(na, 1);
+    CHECK_INT(nb, 1);
+    x = pb[0];
+    CHECK(x != pa[0]);
+    for (size_t i = 0; i < b->n; i++) {
+        K->release(b->ctx, b->got[i].token); /* committed as b leaves */
+    }
+    src_pump(b, 300);
+    src_close(b);
+
+    /* x comes back to a, which reads what follows b's commit */
+    a_back = a->n;
+    produce(&c, "pm", 2, 8, 8); /* offsets 4..7 */
+    end = rts_now_ns() + (uint64_t)WAIT_MS * 1000000u;
+    for (size_t i = a_back; rts_now_ns() < end && !find(a, "pm", x, 7, a_back);) {
+        src_poll(a, 64, 50);
+        for (; i < a->n; i++) {
+            if (a->got[i].partition == x) {
+                K->release(a->ctx, a->got[i].token); /* two in flight at most */
+            }
+        }
+    }
+    CHECK_INT(assigned(a, pa), 2);
+    for (int64_t o = 0; o < 8; o++) {
+        struct got *g = find(a, "pm", x, o, a_back);
+
+        CHECK(o < 4 ? g == NULL : g != NULL);
+        CHECK(g == NULL || find(a, "pm", x, o, (size_t)(g - a->got) + 1) == NULL);
+    }
+    src_close(a);
     cluster_stop(&c);
     free(a);
     free(b);
@@ -1394,6 +1467,7 @@ int main(void)
     RUN_SOME(commit_only_after_release_in_order);
     RUN_SOME(restart_resumes_from_committed);
     RUN_SOME(rebalance_moves_partitions);
+    RUN_SOME(paused_partition_moves_and_comes_back);
     RUN_SOME(pause_and_resume);
     RUN_SOME(serve_poll_keeps_the_batch);
     RUN_SOME(max_inflight_pauses_a_partition);
