@@ -356,11 +356,23 @@ nomem:
     return -1;
 }
 
-/* Forget a partition: its tokens go stale. Under mu. */
+/* Forget a partition: its tokens go stale. Under mu. A paused partition is
+ * resumed as it leaves: librdkafka keeps a pause across unassign and assign,
+ * and a resume of a partition it has not paused makes librdkafka 2.0 fetch
+ * again from where the partition was last paused (a rewind: messages
+ * delivered twice). So partitions come back unpaused, and only what was
+ * paused is ever resumed. */
 static void part_remove(struct kafka_src *k, struct kpart *p)
 {
     struct ktopic *t = topic_find(k, p->topic);
 
+    if (p->paused) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+        rd_kafka_resume_partitions(k->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
     if (p->full) {
         k->nfull--;
     }
@@ -400,35 +412,6 @@ static void apply_pause(struct kafka_src *k)
     if (stop) {
         rd_kafka_pause_partitions(k->rk, stop);
         rd_kafka_topic_partition_list_destroy(stop);
-    }
-    if (go) {
-        rd_kafka_resume_partitions(k->rk, go);
-        rd_kafka_topic_partition_list_destroy(go);
-    }
-}
-
-/* Resume the partitions we paused that are about to be unassigned: those of
- * @leaving, or all when it is NULL. librdkafka keeps a partition's pause
- * across unassign and assign, and a resume of a partition it has not paused
- * makes librdkafka 2.0 fetch again from where the partition was last paused
- * (a rewind: messages delivered twice). So a partition leaves us unpaused and
- * comes back unpaused, and only what was paused is ever resumed. */
-static void resume_leaving(struct kafka_src *k, const rd_kafka_topic_partition_list_t *leaving)
-{
-    rd_kafka_topic_partition_list_t *go = NULL;
-
-    for (size_t i = 0; i < k->nparts; i++) {
-        struct kpart *p = &k->parts[i];
-
-        if (!p->used || !p->paused ||
-            (leaving && !rd_kafka_topic_partition_list_find(leaving, p->topic, p->partition))) {
-            continue;
-        }
-        if (!go) {
-            go = rd_kafka_topic_partition_list_new(8);
-        }
-        rd_kafka_topic_partition_list_add(go, p->topic, p->partition);
-        p->paused = 0;
     }
     if (go) {
         rd_kafka_resume_partitions(k->rk, go);
@@ -588,14 +571,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rd_kafka_assign(rk, parts);
         }
-        apply_pause(k); /* new partitions are unpaused (resume_leaving) */
+        apply_pause(k); /* new partitions are unpaused (part_remove) */
         rts_log(RTS_LOG_INFO, "kafka partitions assigned", "count=%d group=%s", parts->cnt,
                 k->group);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         if (!rd_kafka_assignment_lost(rk)) {
             commit(k, parts, 0, "revoke");
         }
-        resume_leaving(k, parts);
         pthread_mutex_lock(&k->mu);
         for (int i = 0; i < parts->cnt; i++) {
             struct kpart *p = part_find(k, parts->elems[i].topic, parts->elems[i].partition);
@@ -614,7 +596,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         rts_log(RTS_LOG_ERROR, "kafka rebalance failed", "group=%s error=\"%s\"", k->group,
                 rd_kafka_err2str(err));
-        resume_leaving(k, NULL);
         pthread_mutex_lock(&k->mu);
         for (size_t i = 0; i < k->nparts; i++) {
             if (k->parts[i].used) {
