@@ -343,7 +343,7 @@ static double bench_distinct_one(struct rts_hll_pool *p, unsigned char *st, uint
 
 static void bench_distinct(void)
 {
-    struct rts_hll_pool *p = rts_hll_pool_new(&dist24h, 16, NULL);
+    struct rts_hll_pool *p = rts_hll_pool_new(&dist24h, 16, 0, NULL);
     unsigned char *st = calloc(1, rts_distinct_size(&dist24h));
     struct rts_hll_pool_stats ps;
 

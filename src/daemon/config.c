@@ -135,8 +135,9 @@ static const struct rts_opt feature_opts_table[] = {
     RTS_OPT_INT("buckets", "0", offsetof(struct feature_opts, buckets),
                 "window resolution: window / buckets (default 32; distinct 8)"),
     RTS_OPT_INT("exact", "0", offsetof(struct feature_opts, exact),
-                "distinct: values counted exactly per key before it switches to HyperLogLog "
-                "(default 16; each costs 12 bytes per key). count, sum, mean, min, max with "
+                "distinct: values counted exactly in the key's own state (default 16; each "
+                "costs 12 bytes per key); beyond, in a 4 KiB list block of up to 339 values, "
+                "then HyperLogLog. count, sum, mean, min, max with "
                 "window: the N newest events of the key are kept with their time and value; "
                 "while they cover the window the value is exact at the window edge, else "
                 "bucketed and counted as an exact window overflow (1..4096; 0 = off; 16 bytes "

@@ -1423,6 +1423,7 @@ void rts_daemon_stats(const struct rts_daemon *d, struct rts_daemon_stats *s)
         }
         s->state.sketches_in_use += fs.sketches_in_use;
         s->state.sketches_exhausted += fs.sketches_exhausted;
+        s->state.lists_in_use += fs.lists_in_use;
         s->state.key_bytes = fs.key_bytes;
         s->state.bytes_committed += fs.bytes_committed;
         s->queued += rts_ring_count(w->ring);
@@ -1695,8 +1696,11 @@ void rts_daemon_report(const struct rts_daemon *d, FILE *out)
                 (unsigned long long)s.state.evicted, (unsigned long long)s.state.expired,
                 (unsigned long long)s.state.late, (unsigned long long)s.state.exact_overflow);
     }
-    if (s.state.sketches_in_use || s.state.sketches_exhausted) {
-        fprintf(out, "  sketches   %llu dense HyperLogLog sketches in use, pool exhausted %llu times\n",
+    if (s.state.sketches_in_use || s.state.lists_in_use || s.state.sketches_exhausted) {
+        fprintf(out,
+                "  distinct   %llu list blocks (exact), %llu dense HyperLogLog sketches in use, "
+                "pool exhausted %llu times\n",
+                (unsigned long long)s.state.lists_in_use,
                 (unsigned long long)s.state.sketches_in_use,
                 (unsigned long long)s.state.sketches_exhausted);
     }

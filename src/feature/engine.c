@@ -430,7 +430,9 @@ struct rts_feature_worker *rts_feature_worker_new(const struct rts_features *f,
         goto nomem;
     }
     for (size_t i = 0; i < f->ndg; i++) {
-        w->pools[i] = rts_hll_pool_new(&f->dg[i].spec, lim->max_sketches, eb);
+        /* list blocks: as much address space as the sketches (a page per page) */
+        w->pools[i] = rts_hll_pool_new(&f->dg[i].spec, lim->max_sketches,
+                                       lim->max_sketches * (f->dg[i].spec.nbuckets + 3), eb);
         if (!w->pools[i]) {
             rts_feature_worker_free(w);
             return NULL;
@@ -655,6 +657,7 @@ void rts_feature_worker_stats(const struct rts_feature_worker *w, struct rts_fea
         rts_hll_pool_stats(w->pools[i], &ps);
         out->sketches_in_use += ps.in_use;
         out->sketches_exhausted += ps.exhausted;
-        out->bytes_committed += ps.in_use * ps.bytes_per_sketch;
+        out->lists_in_use += ps.lists_in_use;
+        out->bytes_committed += ps.in_use * ps.bytes_per_sketch + ps.lists_in_use * 4096;
     }
 }

@@ -142,6 +142,7 @@ struct rts_feature_stats {
     uint64_t keys, evicted, expired, late; /* late: events too old for a window, not applied */
     uint64_t exact_overflow; /* events an exact window answered from its buckets (window.h) */
     uint64_t sketches_in_use, sketches_exhausted;
+    uint64_t lists_in_use;  /* keys whose distinct values are kept exactly out of line */
     size_t key_bytes;       /* bytes of one key's entry (state + bookkeeping) */
     size_t bytes_committed; /* memory in use for state */
 };

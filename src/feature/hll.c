@@ -2,10 +2,17 @@
  * hll.c - sparse entries, pooled pane sketches and the estimator of hll.h.
  *
  * Inline state: struct dhdr (24 bytes), uint32_t hash[cap] (padded to 8),
- * int64_t time[cap]. In sparse mode entries [0, nsparse) are used; in dense
- * mode the entries are unused and dhdr names a sketch by index and by the
- * generation it had when taken: a sketch reclaimed by the pool (or released)
- * has another generation, and the key then reads as empty sparse.
+ * int64_t time[cap]. In inline mode entries [0, nsparse) are used. In list
+ * and dense mode the inline entries are unused and dhdr names a block of the
+ * pool by index and by the generation it had when taken: a block taken back
+ * by the pool (or released) has another generation, and the key then reads
+ * as empty inline.
+ *
+ * A list block is one page: struct blk_link, then hash[LIST_CAP] and
+ * time[LIST_CAP] as inline; entries [0, nsparse) are used. Its expire_ts is
+ * the newest value's time + width + one resolution, moved (and the block
+ * relinked) when the newest value passes it by the resolution: once per
+ * bucket at most, like a sketch.
  *
  * A sketch is a block of the pool's mapping, in 4 KiB pages:
  *   pane s (s < n)   4096 registers of the bucket ordinal pane_ord[s], valid
@@ -49,34 +56,58 @@
 _Static_assert(64 - RTS_HLL_P + 1 == RANK_MAX, "ranks are 1 + leading zeros of 64 - p bits");
 _Static_assert(RTS_HLL_MAX_BUCKETS <= NO_OWNER, "slots 0..n-1 are bytes below NO_OWNER");
 
+#define MODE_INLINE 0 /* exact, entries in the key's state */
+#define MODE_LIST 1   /* exact, entries in a list block of the pool */
+#define MODE_DENSE 2  /* a sketch of the pool */
+
 struct dhdr {
     int64_t newest_ts; /* newest event time applied; valid when seen */
-    uint64_t gen;      /* dense: generation of the sketch */
-    uint32_t block;    /* 0 = sparse, else sketch index + 1 */
-    uint16_t nsparse;  /* sparse entries in use */
+    uint64_t gen;      /* list or dense: generation of the block */
+    uint32_t block;    /* list or dense: block index + 1 */
+    uint16_t nsparse;  /* exact entries in use (inline or list) */
     uint8_t seen;      /* an event was applied */
-    uint8_t pad;
+    uint8_t mode;      /* MODE_* */
+};
+
+/* The head of a pooled block, list or sketch. */
+struct blk_link {
+    uint64_t gen;        /* generation of the owner; 0 when free */
+    int64_t expire_ts;   /* every value has expired for events at or after this */
+    uint32_t prev, next; /* used list, or free stack (next), index + 1 */
 };
 
 struct hll_meta {
-    uint64_t gen;        /* generation of the owner; 0 when free */
-    int64_t newest;      /* newest pane ordinal: merged[] is for (newest - n, newest] */
-    int64_t expire_ts;   /* every pane has expired for events at or after this */
-    uint32_t prev, next; /* used list, or free stack (next), index + 1 */
+    struct blk_link l;
+    int64_t newest; /* newest pane ordinal: merged[] is for (newest - n, newest] */
     uint16_t hist[HIST_N];
     int64_t pane_ord[]; /* n; then uint16_t pane_nz[n]; then uint8_t pane_valid[n] */
 };
 
-struct rts_hll_pool {
+/* A list block: one page, the link then LIST_CAP entries as inline. */
+#define LIST_CAP RTS_HLL_LIST_CAP
+#define LIST_HASH_OFF sizeof(struct blk_link)
+#define LIST_TIME_OFF ((LIST_HASH_OFF + LIST_CAP * 4 + 7) & ~(size_t)7)
+_Static_assert(LIST_TIME_OFF + LIST_CAP * 8 <= PAGE, "a list block is one page");
+
+/* The blocks of one kind: reserved at once, handed out in address order,
+ * returned to a free stack; the used ones in a list by last advance (head =
+ * most recent), so the tail is the one most likely to have expired. */
+struct region {
     unsigned char *base;
-    size_t map_bytes, block_bytes;
+    size_t map_bytes, block_bytes, link_off; /* a block's blk_link is at link_off */
+    uint32_t free_head;                      /* index + 1, 0 = none */
+    uint32_t used_head, used_tail;           /* index + 1, 0 = none */
+    uint64_t fresh;                          /* blocks [fresh, max) never used */
+    uint64_t max;
+    uint64_t in_use, reclaimed; /* written by the worker only */
+    struct rts_populate ready;  /* rts_hll_pool_prefault's progress */
+};
+
+struct rts_hll_pool {
+    struct region sk, ls; /* sketches, list blocks */
     uint32_t nbuckets;
-    uint32_t free_head;            /* index + 1, 0 = none */
-    uint32_t used_head, used_tail; /* index + 1, 0 = none */
-    uint64_t fresh;                /* sketches [fresh, max) never used */
-    uint64_t max, gen;
-    uint64_t in_use, exhausted, reclaimed; /* written by the worker only */
-    struct rts_populate ready;             /* rts_hll_pool_prefault's progress */
+    uint64_t gen;
+    uint64_t exhausted; /* written by the worker only */
 };
 
 /* One sketch, resolved. */
@@ -87,6 +118,13 @@ struct sk {
     uint16_t *nz;
     uint8_t *valid;
     uint32_t n, idx1;
+};
+
+/* The exact entries of a key: inline or in its list block. */
+struct ents {
+    uint32_t *hash;
+    int64_t *time;
+    uint32_t cap;
 };
 
 static size_t align8(size_t n)
@@ -118,17 +156,130 @@ static int64_t *sp_time(const struct rts_distinct_spec *d, void *st)
     return (int64_t *)((unsigned char *)st + sp_time_off(d));
 }
 
-/* ---- sketches ---- */
+/* ---- pooled blocks ---- */
 
-static struct hll_meta *blk_meta(const struct rts_hll_pool *p, uint32_t idx1)
+static struct blk_link *blk_link(const struct region *r, uint32_t idx1)
 {
-    return (struct hll_meta *)(p->base + (size_t)(idx1 - 1) * p->block_bytes +
-                               (size_t)(p->nbuckets + 2) * RTS_HLL_M);
+    return (struct blk_link *)(r->base + (size_t)(idx1 - 1) * r->block_bytes + r->link_off);
 }
+
+/* Block @idx1 of @r if @h holds it in @mode, generation and all (not taken
+ * back by the pool meanwhile), else NULL. */
+static unsigned char *blk_of(const struct region *r, const struct dhdr *h, int mode)
+{
+    if (h->mode != mode || !h->block || h->block > r->max || blk_link(r, h->block)->gen != h->gen) {
+        return NULL;
+    }
+    return r->base + (size_t)(h->block - 1) * r->block_bytes;
+}
+
+static void used_unlink(struct region *r, uint32_t idx1)
+{
+    struct blk_link *m = blk_link(r, idx1);
+
+    if (m->prev) {
+        blk_link(r, m->prev)->next = m->next;
+    } else {
+        r->used_head = m->next;
+    }
+    if (m->next) {
+        blk_link(r, m->next)->prev = m->prev;
+    } else {
+        r->used_tail = m->prev;
+    }
+    m->prev = m->next = 0;
+}
+
+static void used_push(struct region *r, uint32_t idx1)
+{
+    struct blk_link *m = blk_link(r, idx1);
+
+    m->prev = 0;
+    m->next = r->used_head;
+    if (r->used_head) {
+        blk_link(r, r->used_head)->prev = idx1;
+    } else {
+        r->used_tail = idx1;
+    }
+    r->used_head = idx1;
+}
+
+/* Block @idx1 was advanced: to the head of the used list. */
+static void used_touch(struct region *r, uint32_t idx1)
+{
+    if (r->used_head != idx1) {
+        used_unlink(r, idx1);
+        used_push(r, idx1);
+    }
+}
+
+static void count_inc(uint64_t *c)
+{
+    __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
+static void count_dec(uint64_t *c)
+{
+    __atomic_store_n(c, *c - 1, __ATOMIC_RELAXED);
+}
+
+/* Take a block of @r for an event at @ts_ms: a released one, a never used
+ * one, or the least recently advanced one if it has expired by @ts_ms. Its
+ * link has a new generation of @p, @expire_ts, and is at the head of the used
+ * list. Returns index + 1, or 0. */
+static uint32_t region_take(struct rts_hll_pool *p, struct region *r, int64_t ts_ms,
+                            int64_t expire_ts)
+{
+    struct blk_link *m;
+    uint32_t idx1;
+
+    if (r->free_head) {
+        idx1 = r->free_head;
+        r->free_head = blk_link(r, idx1)->next;
+    } else if (r->fresh < r->max) {
+        idx1 = (uint32_t)(r->fresh + 1);
+        __atomic_store_n(&r->fresh, r->fresh + 1, __ATOMIC_RELAXED); /* read by prefault */
+    } else if (r->used_tail && blk_link(r, r->used_tail)->expire_ts <= ts_ms) {
+        idx1 = r->used_tail;
+        used_unlink(r, idx1);
+        count_inc(&r->reclaimed);
+        count_dec(&r->in_use);
+    } else {
+        return 0;
+    }
+    m = blk_link(r, idx1);
+    m->gen = ++p->gen;
+    m->expire_ts = expire_ts;
+    used_push(r, idx1);
+    count_inc(&r->in_use);
+    return idx1;
+}
+
+static void region_put(struct region *r, uint32_t idx1)
+{
+    struct blk_link *m = blk_link(r, idx1);
+
+    used_unlink(r, idx1);
+    m->gen = 0;
+    m->next = r->free_head;
+    r->free_head = idx1;
+    count_dec(&r->in_use);
+}
+
+/* The key holds no block any more (returned, or taken back): empty inline. */
+static void to_inline(struct dhdr *h)
+{
+    h->mode = MODE_INLINE;
+    h->block = 0;
+    h->gen = 0;
+    h->nsparse = 0;
+}
+
+/* ---- sketches ---- */
 
 static void sk_get(const struct rts_hll_pool *p, uint32_t idx1, struct sk *k)
 {
-    unsigned char *b = p->base + (size_t)(idx1 - 1) * p->block_bytes;
+    unsigned char *b = p->sk.base + (size_t)(idx1 - 1) * p->sk.block_bytes;
 
     k->n = p->nbuckets;
     k->idx1 = idx1;
@@ -145,55 +296,14 @@ static uint8_t *sk_pane(const struct sk *k, uint32_t s)
     return k->panes + (size_t)s * RTS_HLL_M;
 }
 
-/* The sketch of @h, or 0 if sparse or reclaimed meanwhile. */
+/* The sketch of @h, or 0 if not dense or taken back meanwhile. */
 static int dense_sk(const struct rts_hll_pool *p, const struct dhdr *h, struct sk *k)
 {
-    if (!h->block || !p || h->block > p->max || blk_meta(p, h->block)->gen != h->gen) {
+    if (!p || !blk_of(&p->sk, h, MODE_DENSE)) {
         return 0;
     }
     sk_get(p, h->block, k);
     return 1;
-}
-
-static void used_unlink(struct rts_hll_pool *p, uint32_t idx1)
-{
-    struct hll_meta *m = blk_meta(p, idx1);
-
-    if (m->prev) {
-        blk_meta(p, m->prev)->next = m->next;
-    } else {
-        p->used_head = m->next;
-    }
-    if (m->next) {
-        blk_meta(p, m->next)->prev = m->prev;
-    } else {
-        p->used_tail = m->prev;
-    }
-    m->prev = m->next = 0;
-}
-
-static void used_push(struct rts_hll_pool *p, uint32_t idx1)
-{
-    struct hll_meta *m = blk_meta(p, idx1);
-
-    m->prev = 0;
-    m->next = p->used_head;
-    if (p->used_head) {
-        blk_meta(p, p->used_head)->prev = idx1;
-    } else {
-        p->used_tail = idx1;
-    }
-    p->used_head = idx1;
-}
-
-static void count_inc(uint64_t *c)
-{
-    __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
-}
-
-static void count_dec(uint64_t *c)
-{
-    __atomic_store_n(c, *c - 1, __ATOMIC_RELAXED);
 }
 
 /* First event time at which every pane up to ordinal @newest has expired. */
@@ -207,52 +317,59 @@ static int64_t expire_ts_of(const struct rts_distinct_spec *d, int64_t newest)
     return (newest + (int64_t)d->nbuckets) * r;
 }
 
-/* Take a sketch for an event at @ts_ms, empty, its window ending at @top: a
- * released one, a never used one, or the least recently advanced one if it
- * has expired by @ts_ms. Returns index + 1, or 0. */
+/* Take a sketch for an event at @ts_ms, empty, its window ending at @top.
+ * Returns index + 1, or 0. */
 static uint32_t pool_take(struct rts_hll_pool *p, const struct rts_distinct_spec *d, int64_t ts_ms,
                           int64_t top)
 {
+    uint32_t idx1 = region_take(p, &p->sk, ts_ms, expire_ts_of(d, top));
     struct sk k;
-    uint32_t idx1;
 
-    if (p->free_head) {
-        idx1 = p->free_head;
-        p->free_head = blk_meta(p, idx1)->next;
-    } else if (p->fresh < p->max) {
-        idx1 = (uint32_t)(p->fresh + 1);
-        __atomic_store_n(&p->fresh, p->fresh + 1, __ATOMIC_RELAXED); /* read by prefault */
-    } else if (p->used_tail && blk_meta(p, p->used_tail)->expire_ts <= ts_ms) {
-        idx1 = p->used_tail;
-        used_unlink(p, idx1);
-        count_inc(&p->reclaimed);
-        count_dec(&p->in_use);
-    } else {
+    if (!idx1) {
         return 0;
     }
     sk_get(p, idx1, &k);
-    k.m->gen = ++p->gen;
     k.m->newest = top;
-    k.m->expire_ts = expire_ts_of(d, top);
     memset(k.m->hist, 0, sizeof(k.m->hist));
     k.m->hist[0] = RTS_HLL_M;
     memset(k.merged, 0, RTS_HLL_M);
     memset(k.owner, NO_OWNER, RTS_HLL_M);
     memset(k.valid, 0, k.n);
-    used_push(p, idx1);
-    count_inc(&p->in_use);
     return idx1;
 }
 
-static void pool_put(struct rts_hll_pool *p, uint32_t idx1)
-{
-    struct hll_meta *m = blk_meta(p, idx1);
+/* ---- exact entries: inline or in a list block ---- */
 
-    used_unlink(p, idx1);
-    m->gen = 0;
-    m->next = p->free_head;
-    p->free_head = idx1;
-    count_dec(&p->in_use);
+/* The entries of @h, or 0 if its list block was taken back meanwhile. */
+static int ents_of(const struct rts_distinct_spec *d, const struct dhdr *h,
+                   const struct rts_hll_pool *p, struct ents *e)
+{
+    unsigned char *b;
+
+    if (h->mode == MODE_INLINE) {
+        e->hash = sp_hash((void *)(uintptr_t)h);
+        e->time = sp_time(d, (void *)(uintptr_t)h);
+        e->cap = d->sparse_cap;
+        return 1;
+    }
+    if (!p || !(b = blk_of(&p->ls, h, MODE_LIST))) {
+        return 0;
+    }
+    e->hash = (uint32_t *)(b + LIST_HASH_OFF);
+    e->time = (int64_t *)(b + LIST_TIME_OFF);
+    e->cap = LIST_CAP;
+    return 1;
+}
+
+/* When a list's values have all expired, for a list whose newest value is
+ * at @newest_ts: a window later than exact, so that it moves (and the block
+ * is relinked) once per resolution at most. */
+static int64_t list_expire_ts(const struct rts_distinct_spec *d, int64_t newest_ts)
+{
+    int64_t r = dres(d);
+    int64_t slack = d->width_ms > INT64_MAX - r ? INT64_MAX : d->width_ms + r;
+
+    return newest_ts > INT64_MAX - slack ? INT64_MAX : newest_ts + slack;
 }
 
 static void hll_split64(uint64_t h, uint32_t *idx, uint8_t *rank)
@@ -572,8 +689,44 @@ size_t rts_distinct_size(const struct rts_distinct_spec *d)
     return sp_time_off(d) + d->sparse_cap * sizeof(int64_t);
 }
 
+/* Reserve @max blocks of @block_bytes for @r (none if @max is 0). */
+static enum rts_err region_init(struct region *r, size_t max, size_t block_bytes, size_t link_off,
+                                const char *what, struct rts_errbuf *eb)
+{
+    r->max = max;
+    r->block_bytes = block_bytes;
+    r->link_off = link_off;
+    if (max > SIZE_MAX / block_bytes) {
+        return rts_errf(eb, RTS_ERR_INVAL, 0, 0, "distinct: %zu %s of %zu bytes overflow", max,
+                        what, block_bytes);
+    }
+    r->map_bytes = max * block_bytes;
+    if (r->map_bytes) {
+        void *m = mmap(NULL, r->map_bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+        if (m == MAP_FAILED) {
+            r->map_bytes = 0;
+            return rts_errf(eb, RTS_ERR_NOMEM, 0, 0,
+                            "distinct: cannot reserve %zu bytes for %zu %s", max * block_bytes, max,
+                            what);
+        }
+        r->base = m;
+    }
+    return RTS_ERR_OK;
+}
+
+static int region_prefault(struct region *r, size_t ahead, size_t chunk)
+{
+    uint64_t fresh = __atomic_load_n(&r->fresh, __ATOMIC_RELAXED);
+
+    return rts_populate_step(
+        &r->ready, r->base,
+        (size_t)(fresh + ahead < r->max ? fresh + ahead : r->max) * r->block_bytes, chunk);
+}
+
 struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t max_sketches,
-                                      struct rts_errbuf *eb)
+                                      size_t max_lists, struct rts_errbuf *eb)
 {
     struct rts_hll_pool *p;
     size_t meta;
@@ -581,9 +734,10 @@ struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t 
     if (rts_distinct_check(d, eb) != RTS_ERR_OK) {
         return NULL;
     }
-    if (max_sketches > RTS_HLL_MAX_SKETCHES) {
-        rts_errf(eb, RTS_ERR_INVAL, 0, 0, "distinct max_sketches must be <= %u, got %zu",
-                 RTS_HLL_MAX_SKETCHES, max_sketches);
+    if (max_sketches > RTS_HLL_MAX_SKETCHES || max_lists > RTS_HLL_MAX_SKETCHES) {
+        rts_errf(eb, RTS_ERR_INVAL, 0, 0,
+                 "distinct max_sketches and list blocks must be <= %u, got %zu and %zu",
+                 RTS_HLL_MAX_SKETCHES, max_sketches, max_lists);
         return NULL;
     }
     p = calloc(1, sizeof(*p));
@@ -592,39 +746,22 @@ struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t 
         return NULL;
     }
     p->nbuckets = d->nbuckets;
-    p->max = max_sketches;
     meta = sizeof(struct hll_meta) + d->nbuckets * (sizeof(int64_t) + sizeof(uint16_t) + 1);
-    p->block_bytes =
-        (size_t)(d->nbuckets + 2) * RTS_HLL_M + ((meta + PAGE - 1) & ~(size_t)(PAGE - 1));
-    if (max_sketches > SIZE_MAX / p->block_bytes) {
-        rts_errf(eb, RTS_ERR_INVAL, 0, 0, "distinct: %zu sketches of %zu bytes overflow",
-                 max_sketches, p->block_bytes);
-        free(p);
+    if (region_init(&p->sk, max_sketches,
+                    (size_t)(d->nbuckets + 2) * RTS_HLL_M +
+                        ((meta + PAGE - 1) & ~(size_t)(PAGE - 1)),
+                    (size_t)(d->nbuckets + 2) * RTS_HLL_M, "sketches", eb) != RTS_ERR_OK ||
+        region_init(&p->ls, d->sparse_cap < LIST_CAP ? max_lists : 0, PAGE, 0, "list blocks", eb) !=
+            RTS_ERR_OK) {
+        rts_hll_pool_free(p);
         return NULL;
-    }
-    p->map_bytes = max_sketches * p->block_bytes;
-    if (p->map_bytes) {
-        void *m = mmap(NULL, p->map_bytes, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-        if (m == MAP_FAILED) {
-            rts_errf(eb, RTS_ERR_NOMEM, 0, 0, "distinct: cannot reserve %zu bytes for %zu sketches",
-                     p->map_bytes, max_sketches);
-            free(p);
-            return NULL;
-        }
-        p->base = m;
     }
     return p;
 }
 
 int rts_hll_pool_prefault(struct rts_hll_pool *p, size_t ahead, size_t chunk)
 {
-    uint64_t fresh = __atomic_load_n(&p->fresh, __ATOMIC_RELAXED);
-
-    return rts_populate_step(
-        &p->ready, p->base,
-        (size_t)(fresh + ahead < p->max ? fresh + ahead : p->max) * p->block_bytes, chunk);
+    return region_prefault(&p->ls, ahead, chunk) || region_prefault(&p->sk, ahead, chunk);
 }
 
 void rts_hll_pool_free(struct rts_hll_pool *p)
@@ -632,19 +769,25 @@ void rts_hll_pool_free(struct rts_hll_pool *p)
     if (!p) {
         return;
     }
-    if (p->base) {
-        munmap(p->base, p->map_bytes);
+    if (p->sk.base) {
+        munmap(p->sk.base, p->sk.map_bytes);
+    }
+    if (p->ls.base) {
+        munmap(p->ls.base, p->ls.map_bytes);
     }
     free(p);
 }
 
 void rts_hll_pool_stats(const struct rts_hll_pool *p, struct rts_hll_pool_stats *out)
 {
-    out->in_use = __atomic_load_n(&p->in_use, __ATOMIC_RELAXED);
-    out->max = p->max;
+    out->in_use = __atomic_load_n(&p->sk.in_use, __ATOMIC_RELAXED);
+    out->max = p->sk.max;
     out->exhausted = __atomic_load_n(&p->exhausted, __ATOMIC_RELAXED);
-    out->reclaimed = __atomic_load_n(&p->reclaimed, __ATOMIC_RELAXED);
-    out->bytes_per_sketch = p->block_bytes;
+    out->reclaimed = __atomic_load_n(&p->sk.reclaimed, __ATOMIC_RELAXED) +
+                     __atomic_load_n(&p->ls.reclaimed, __ATOMIC_RELAXED);
+    out->bytes_per_sketch = p->sk.block_bytes;
+    out->lists_in_use = __atomic_load_n(&p->ls.in_use, __ATOMIC_RELAXED);
+    out->lists_max = p->ls.max;
 }
 
 double rts_hll_estimate(const uint8_t *regs)
@@ -665,15 +808,18 @@ int rts_distinct_is_dense(const void *st, const struct rts_hll_pool *p)
     return dense_sk(p, st, &k);
 }
 
-/* Sparse -> dense: fold the live entries and the new value into a sketch.
- * Returns 0 if the pool has no sketch to give. */
+int rts_distinct_is_list(const void *st, const struct rts_hll_pool *p)
+{
+    return p && blk_of(&p->ls, st, MODE_LIST) != NULL;
+}
+
+/* Exact -> dense: fold the live entries @e and the new value into a sketch;
+ * a list block goes back. Returns 0 if the pool has no sketch to give. */
 static int promote(const struct rts_distinct_spec *d, struct dhdr *h, struct rts_hll_pool *p,
-                   int64_t ts_ms, uint64_t hash)
+                   const struct ents *e, int64_t ts_ms, uint64_t hash)
 {
     int64_t r = dres(d);
     int64_t top = rts_floor_div(h->newest_ts, r);
-    uint32_t *hs = sp_hash(h);
-    int64_t *tm = sp_time(d, h);
     uint32_t idx1 = pool_take(p, d, ts_ms, top), i, idx;
     struct sk k;
     uint8_t rank;
@@ -683,64 +829,129 @@ static int promote(const struct rts_distinct_spec *d, struct dhdr *h, struct rts
     }
     sk_get(p, idx1, &k);
     for (i = 0; i < h->nsparse; i++) {
-        int64_t b = rts_floor_div(tm[i], r);
+        int64_t b = rts_floor_div(e->time[i], r);
 
         if (in_ring(b, top, d->nbuckets)) {
-            hll_split32(hs[i], &idx, &rank);
+            hll_split32(e->hash[i], &idx, &rank);
             dense_set(&k, b, idx, rank);
         }
     }
     hll_split64(hash, &idx, &rank);
     dense_set(&k, rts_floor_div(ts_ms, r), idx, rank);
+    if (h->mode == MODE_LIST) {
+        region_put(&p->ls, h->block);
+    }
+    h->mode = MODE_DENSE;
     h->block = idx1;
-    h->gen = k.m->gen;
+    h->gen = k.m->l.gen;
     h->nsparse = 0;
     return 1;
 }
 
-static void sparse_add(const struct rts_distinct_spec *d, struct dhdr *h, struct rts_hll_pool *p,
-                       int64_t ts_ms, uint64_t hash)
+/* Inline -> list: the entries move to a list block and @e to them. Returns
+ * 0 if the pool has no list block to give. */
+static int to_list(const struct rts_distinct_spec *d, struct dhdr *h, struct rts_hll_pool *p,
+                   int64_t ts_ms, struct ents *e)
 {
-    uint32_t *hs = sp_hash(h);
-    int64_t *tm = sp_time(d, h);
-    uint32_t h32 = (uint32_t)(hash >> 32), i, slot = UINT32_MAX, oldest = 0;
+    uint32_t idx1 = region_take(p, &p->ls, ts_ms, list_expire_ts(d, h->newest_ts));
+    unsigned char *b;
+
+    if (!idx1) {
+        return 0;
+    }
+    b = p->ls.base + (size_t)(idx1 - 1) * PAGE;
+    memcpy(b + LIST_HASH_OFF, e->hash, h->nsparse * sizeof(*e->hash));
+    memcpy(b + LIST_TIME_OFF, e->time, h->nsparse * sizeof(*e->time));
+    h->mode = MODE_LIST;
+    h->block = idx1;
+    h->gen = blk_link(&p->ls, idx1)->gen;
+    return ents_of(d, h, p, e);
+}
+
+/* An entry of @e for a new value: unused, or one that left the window of
+ * the newest event; UINT32_MAX if none, with *oldest the least recent. */
+static uint32_t ents_slot(const struct rts_distinct_spec *d, struct dhdr *h, const struct ents *e,
+                          uint32_t *oldest)
+{
+    uint32_t i;
+
+    if (h->nsparse < e->cap) {
+        return h->nsparse++;
+    }
+    *oldest = 0;
+    for (i = 0; i < h->nsparse; i++) {
+        if ((uint64_t)h->newest_ts - (uint64_t)e->time[i] >= (uint64_t)d->width_ms) {
+            return i;
+        }
+        if (e->time[i] < e->time[*oldest]) {
+            *oldest = i;
+        }
+    }
+    return UINT32_MAX;
+}
+
+/* Add to the exact entries @e of @h; when they are full, move inline ones to
+ * a list block, or a list to a sketch; with neither to be had, drop the
+ * least recent of the entries and the new value (counted). */
+static void exact_add(const struct rts_distinct_spec *d, struct dhdr *h, struct rts_hll_pool *p,
+                      struct ents *e, int64_t ts_ms, uint64_t hash)
+{
+    uint32_t h32 = (uint32_t)(hash >> 32), i, slot, oldest = 0;
 
     for (i = 0; i < h->nsparse; i++) {
-        if (hs[i] == h32) {
-            if (ts_ms > tm[i]) {
-                tm[i] = ts_ms;
+        if (e->hash[i] == h32) {
+            if (ts_ms > e->time[i]) {
+                e->time[i] = ts_ms;
             }
             return;
         }
     }
-    if (h->nsparse < d->sparse_cap) {
-        slot = h->nsparse++;
-    } else {
-        /* reuse an entry that left the window of the newest event */
-        for (i = 0; i < h->nsparse; i++) {
-            if ((uint64_t)h->newest_ts - (uint64_t)tm[i] >= (uint64_t)d->width_ms) {
-                slot = i;
-                break;
-            }
-            if (tm[i] < tm[oldest]) {
-                oldest = i;
-            }
-        }
+    slot = ents_slot(d, h, e, &oldest);
+    if (slot == UINT32_MAX && h->mode == MODE_INLINE && p && to_list(d, h, p, ts_ms, e)) {
+        slot = h->nsparse++; /* a list holds more than inline (region_init) */
     }
     if (slot == UINT32_MAX) {
-        if (p && promote(d, h, p, ts_ms, hash)) {
+        if (p && promote(d, h, p, e, ts_ms, hash)) {
             return;
         }
         if (p) {
             count_inc(&p->exhausted);
         }
-        if (ts_ms <= tm[oldest]) {
+        if (ts_ms <= e->time[oldest]) {
             return; /* the new value is the oldest: it is the one dropped */
         }
         slot = oldest;
     }
-    hs[slot] = h32;
-    tm[slot] = ts_ms;
+    e->hash[slot] = h32;
+    e->time[slot] = ts_ms;
+}
+
+/* Dense mode: apply the value of @hash at bucket ordinal @e, ts_ms. Returns
+ * 0 if the sketch was given back or taken back (the key is inline now). */
+static int dense_add(const struct rts_distinct_spec *d, struct dhdr *h, struct rts_hll_pool *p,
+                     int64_t e, int64_t ts_ms, uint64_t hash)
+{
+    struct sk k;
+    uint32_t idx;
+    uint8_t rank;
+
+    if (!dense_sk(p, h, &k)) {
+        to_inline(h); /* taken back by the pool: every pane had expired */
+        return 0;
+    }
+    if (e > k.m->newest) {
+        if (k.m->l.expire_ts <= ts_ms) {
+            region_put(&p->sk, h->block); /* every pane has expired: back to inline */
+            to_inline(h);
+            return 0;
+        }
+        cache_advance(&k, e);
+        k.m->l.expire_ts = expire_ts_of(d, e);
+        used_touch(&p->sk, h->block);
+    }
+    hll_split64(hash, &idx, &rank);
+    dense_set(&k, e, idx, rank);
+    return 1;
 }
 
 int rts_distinct_add(const struct rts_distinct_spec *d, void *st, struct rts_hll_pool *p,
@@ -750,9 +961,7 @@ int rts_distinct_add(const struct rts_distinct_spec *d, void *st, struct rts_hll
     int64_t r = dres(d);
     int64_t e = rts_floor_div(ts_ms, r);
     int64_t top = rts_floor_div(h->newest_ts, r);
-    struct sk k;
-    uint32_t idx;
-    uint8_t rank;
+    struct ents x;
 
     if (h->seen && e < top && (uint64_t)top - (uint64_t)e >= d->nbuckets) {
         return 1;
@@ -761,29 +970,26 @@ int rts_distinct_add(const struct rts_distinct_spec *d, void *st, struct rts_hll
         h->newest_ts = ts_ms;
     }
     h->seen = 1;
-    if (h->block && dense_sk(p, h, &k) && e > k.m->newest && k.m->expire_ts <= ts_ms) {
-        pool_put(p, h->block); /* every pane has expired: back to sparse */
-        h->block = 0;
-    }
-    if (!h->block || !dense_sk(p, h, &k)) {
-        if (h->block) { /* reclaimed by the pool meanwhile */
-            h->block = 0;
-            h->nsparse = 0;
-        }
-        h->gen = 0;
-        sparse_add(d, h, p, ts_ms, hash);
+    if (h->mode == MODE_DENSE && dense_add(d, h, p, e, ts_ms, hash)) {
         return 0;
     }
-    if (e > k.m->newest) {
-        cache_advance(&k, e);
-        k.m->expire_ts = expire_ts_of(d, e);
-        if (p->used_head != h->block) {
-            used_unlink(p, h->block);
-            used_push(p, h->block);
+    if (h->mode == MODE_LIST) {
+        struct blk_link *l = ents_of(d, h, p, &x) ? blk_link(&p->ls, h->block) : NULL;
+
+        if (l && l->expire_ts <= ts_ms) {
+            region_put(&p->ls, h->block); /* every value has expired: back to inline */
+            l = NULL;
+        } else if (l && (h->newest_ts > INT64_MAX - d->width_ms ||
+                         h->newest_ts + d->width_ms > l->expire_ts)) {
+            l->expire_ts = list_expire_ts(d, h->newest_ts);
+            used_touch(&p->ls, h->block);
+        }
+        if (!l) {
+            to_inline(h); /* or taken back by the pool */
         }
     }
-    hll_split64(hash, &idx, &rank);
-    dense_set(&k, e, idx, rank);
+    ents_of(d, h, p, &x);
+    exact_add(d, h, p, &x, ts_ms, hash);
     return 0;
 }
 
@@ -821,36 +1027,37 @@ double rts_distinct_query(const struct rts_distinct_spec *d, const void *st,
 {
     const struct dhdr *h = st;
     struct sk k;
+    struct ents x;
+    uint32_t i, count = 0;
 
     if (!h->seen) {
         return 0.0;
     }
-    if (h->block) {
+    if (h->mode == MODE_DENSE) {
         if (!dense_sk(p, h, &k)) {
-            return 0.0; /* reclaimed: every pane had expired */
+            return 0.0; /* taken back: every pane had expired */
         }
         return dense_query(&k, rts_floor_div(ts_ms, dres(d)));
-    } else {
-        const uint32_t n = h->nsparse;
-        const int64_t *tm = (const int64_t *)((const unsigned char *)st + sp_time_off(d));
-        uint32_t i, count = 0;
-
-        for (i = 0; i < n; i++) {
-            if (tm[i] <= ts_ms && (uint64_t)ts_ms - (uint64_t)tm[i] < (uint64_t)d->width_ms) {
-                count++;
-            }
-        }
-        return (double)count;
     }
+    if (!ents_of(d, h, p, &x)) {
+        return 0.0; /* taken back: every value had expired */
+    }
+    for (i = 0; i < h->nsparse; i++) {
+        if (x.time[i] <= ts_ms && (uint64_t)ts_ms - (uint64_t)x.time[i] < (uint64_t)d->width_ms) {
+            count++;
+        }
+    }
+    return (double)count;
 }
 
 void rts_distinct_release(const struct rts_distinct_spec *d, void *st, struct rts_hll_pool *p)
 {
     struct dhdr *h = st;
-    struct sk k;
 
-    if (h->block && dense_sk(p, h, &k)) {
-        pool_put(p, h->block);
+    if (p && blk_of(&p->sk, h, MODE_DENSE)) {
+        region_put(&p->sk, h->block);
+    } else if (p && blk_of(&p->ls, h, MODE_LIST)) {
+        region_put(&p->ls, h->block);
     }
     memset(st, 0, rts_distinct_size(d));
 }

@@ -1,6 +1,7 @@
 /*
  * test_hll.c - distinct counts (hll.h): exact sparse mode with expiry at the
- * exact window edges, promotion to a pooled sketch and back, too-old events,
+ * exact window edges, the exact list blocks past the inline entries,
+ * promotion to a pooled sketch and back, too-old events,
  * pool exhaustion and reclaim, extreme timestamps, and HyperLogLog accuracy
  * from 1k to 1M distinct values (every trial within 3 standard errors, the
  * mean error small).
@@ -24,10 +25,10 @@ static uint64_t vh(uint64_t seed, uint64_t i)
     return rts_hash64(k, sizeof(k));
 }
 
-static struct rts_hll_pool *pool(const struct rts_distinct_spec *d, size_t n)
+static struct rts_hll_pool *pool_lists(const struct rts_distinct_spec *d, size_t n, size_t lists)
 {
     struct rts_errbuf eb = {0};
-    struct rts_hll_pool *p = rts_hll_pool_new(d, n, &eb);
+    struct rts_hll_pool *p = rts_hll_pool_new(d, n, lists, &eb);
 
     CHECK(p != NULL);
     if (!p) {
@@ -35,6 +36,20 @@ static struct rts_hll_pool *pool(const struct rts_distinct_spec *d, size_t n)
         exit(1);
     }
     return p;
+}
+
+/* a pool of @n sketches and no list blocks: keys go from inline to dense */
+static struct rts_hll_pool *pool(const struct rts_distinct_spec *d, size_t n)
+{
+    return pool_lists(d, n, 0);
+}
+
+static uint64_t lists_in_use(const struct rts_hll_pool *p)
+{
+    struct rts_hll_pool_stats s;
+
+    rts_hll_pool_stats(p, &s);
+    return s.lists_in_use;
 }
 
 static uint64_t in_use(const struct rts_hll_pool *p)
@@ -64,7 +79,7 @@ TEST(sizes_and_checks)
     CHECK_INT(rts_distinct_check(&bad, NULL), RTS_ERR_INVAL);
     bad.sparse_cap = 4;
     bad.width_ms = 0;
-    CHECK(rts_hll_pool_new(&bad, 4, &eb) == NULL);
+    CHECK(rts_hll_pool_new(&bad, 4, 0, &eb) == NULL);
     CHECK_INT(eb.code, RTS_ERR_INVAL);
     CHECK(strstr(eb.msg, "width") != NULL);
 
@@ -342,6 +357,178 @@ TEST(pool_reclaim)
     rts_hll_pool_free(p);
 }
 
+/* Past the inline entries a key moves to a list block: still exact, at the
+ * exact window edges, up to RTS_HLL_LIST_CAP values; one more goes dense and
+ * the list block goes back. */
+TEST(list_tier)
+{
+    struct rts_distinct_spec d = {60000, 6, 4}; /* r = 10 s */
+    struct rts_hll_pool *p = pool_lists(&d, 1, 2);
+    struct rts_hll_pool_stats s;
+    void *st = st_a;
+    uint64_t i;
+
+    memset(st_a, 0, sizeof(st_a));
+    for (i = 0; i < 4; i++) {
+        CHECK_INT(rts_distinct_add(&d, st, p, 1000 + (int64_t)i, vh(20, i)), 0);
+    }
+    CHECK_INT(rts_distinct_is_list(st, p), 0);
+    CHECK_INT(rts_distinct_add(&d, st, p, 1004, vh(20, 4)), 0); /* the 5th live value */
+    CHECK_INT(rts_distinct_is_list(st, p), 1);
+    CHECK_INT(rts_distinct_is_dense(st, p), 0);
+    CHECK_INT(lists_in_use(p), 1);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 1004), 5, 0);
+    /* the moved values and the new ones are one set: duplicates count once */
+    for (i = 0; i < 5; i++) {
+        CHECK_INT(rts_distinct_add(&d, st, p, 2000, vh(20, i)), 0);
+    }
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 2000), 5, 0);
+    for (i = 5; i < RTS_HLL_LIST_CAP; i++) {
+        CHECK_INT(rts_distinct_add(&d, st, p, 3000, vh(20, i)), 0);
+    }
+    CHECK_INT(rts_distinct_is_list(st, p), 1);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 3000), RTS_HLL_LIST_CAP, 0);
+    /* exact edges: 0..4 last seen at 2000, the rest at 3000 */
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 61999), RTS_HLL_LIST_CAP, 0);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 62000), RTS_HLL_LIST_CAP - 5, 0);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 63000), 0, 0);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 2500), 5, 0);
+    /* one more live value: dense, the list block back in the pool */
+    CHECK_INT(rts_distinct_add(&d, st, p, 3001, vh(20, 1000)), 0);
+    CHECK_INT(rts_distinct_is_dense(st, p), 1);
+    CHECK_INT(rts_distinct_is_list(st, p), 0);
+    CHECK_INT(lists_in_use(p), 0);
+    CHECK(fabs(rts_distinct_query(&d, st, p, 3001) - (RTS_HLL_LIST_CAP + 1)) <
+          (RTS_HLL_LIST_CAP + 1) * 3 * SE);
+    rts_hll_pool_stats(p, &s);
+    CHECK_INT(s.in_use, 1);
+    CHECK_INT(s.lists_max, 2);
+    CHECK_INT(s.exhausted, 0);
+    rts_distinct_release(&d, st, p);
+    CHECK_INT(in_use(p), 0);
+    rts_hll_pool_free(p);
+}
+
+/* A list's entries that left the window are reused; when all have, the next
+ * add gives the block back (late by at most one resolution). */
+TEST(list_expiry_and_reuse)
+{
+    struct rts_distinct_spec d = {60000, 6, 2}; /* r = 10 s */
+    struct rts_hll_pool *p = pool_lists(&d, 0, 1);
+    void *st = st_a;
+    uint64_t i;
+
+    memset(st_a, 0, sizeof(st_a));
+    for (i = 0; i < 10; i++) {
+        CHECK_INT(rts_distinct_add(&d, st, p, 1000 * (int64_t)i, vh(21, i)), 0);
+    }
+    CHECK_INT(rts_distinct_is_list(st, p), 1);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 9000), 10, 0);
+    /* at 65000 the values seen at 0..5000 have left the window: 4 live, and
+     * 6 new ones reuse the free entries */
+    for (i = 10; i < 16; i++) {
+        CHECK_INT(rts_distinct_add(&d, st, p, 65000, vh(21, i)), 0);
+    }
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 65000), 10, 0);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 68999), 7, 0); /* 6000..8000 out */
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 69000), 6, 0); /* 9000 out */
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 124999), 6, 0);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 125000), 0, 0);
+    /* every value has expired, but not yet by a resolution: the block stays */
+    CHECK_INT(rts_distinct_add(&d, st, p, 125000, vh(21, 99)), 0);
+    CHECK_INT(rts_distinct_is_list(st, p), 1);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 125000), 1, 0);
+    /* 60 s + 10 s after the newest value: back inline, exact */
+    CHECK_INT(rts_distinct_add(&d, st, p, 195000, vh(21, 100)), 0);
+    CHECK_INT(rts_distinct_is_list(st, p), 0);
+    CHECK_INT(lists_in_use(p), 0);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 195000), 1, 0);
+    /* late values in list mode: the latest sighting counts, as inline */
+    for (i = 0; i < 3; i++) {
+        CHECK_INT(rts_distinct_add(&d, st, p, 196000, vh(22, i)), 0);
+    }
+    CHECK_INT(rts_distinct_is_list(st, p), 1);
+    CHECK_INT(rts_distinct_add(&d, st, p, 150000, vh(22, 7)), 0); /* bucket 15 of 19: live */
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 196000), 5, 0);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 209999), 5, 0);
+    CHECK_NEAR(rts_distinct_query(&d, st, p, 210000), 4, 0);      /* the late one out */
+    CHECK_INT(rts_distinct_add(&d, st, p, 130000, vh(22, 8)), 1); /* too old: bucket 13 */
+    rts_distinct_release(&d, st, p);
+    CHECK_INT(lists_in_use(p), 0);
+    rts_hll_pool_free(p);
+}
+
+/* No list block to be had: a key goes from inline to dense, or, with no
+ * sketch either, drops its least recent value (counted). A quiet key's
+ * expired list is taken back for another key. */
+TEST(list_pool_exhausted_and_reclaim)
+{
+    struct rts_distinct_spec d = {60000, 6, 2};
+    struct rts_hll_pool *p = pool_lists(&d, 1, 1);
+    struct rts_hll_pool_stats s;
+    void *a = st_a, *b = st_b;
+    uint64_t i;
+
+    memset(st_a, 0, sizeof(st_a));
+    memset(st_b, 0, sizeof(st_b));
+    for (i = 0; i < 3; i++) {
+        CHECK_INT(rts_distinct_add(&d, a, p, 1000, vh(23, i)), 0);
+        CHECK_INT(rts_distinct_add(&d, b, p, 1000, vh(24, i)), 0);
+    }
+    CHECK_INT(rts_distinct_is_list(a, p), 1);
+    CHECK_INT(rts_distinct_is_dense(b, p), 1); /* the only list block is a's */
+    CHECK_NEAR(rts_distinct_query(&d, a, p, 1000), 3, 0);
+    CHECK_NEAR(rts_distinct_query(&d, b, p, 1000), 3, 0.05);
+    rts_distinct_release(&d, b, p);
+    /* at 70000 a's list has expired (60 s + one resolution after 1000): b takes it */
+    for (i = 0; i < 3; i++) {
+        CHECK_INT(rts_distinct_add(&d, b, p, 69999, vh(25, i)), 0);
+    }
+    CHECK_INT(rts_distinct_is_dense(b, p), 1); /* not yet: the sketch */
+    rts_distinct_release(&d, b, p);
+    CHECK_INT(in_use(p), 0);
+    rts_hll_pool_free(p);
+
+    p = pool_lists(&d, 0, 1);
+    memset(st_a, 0, sizeof(st_a));
+    memset(st_b, 0, sizeof(st_b));
+    for (i = 0; i < 3; i++) {
+        CHECK_INT(rts_distinct_add(&d, a, p, 1000, vh(23, i)), 0);
+    }
+    CHECK_INT(rts_distinct_is_list(a, p), 1);
+    for (i = 0; i < 3; i++) {
+        CHECK_INT(rts_distinct_add(&d, b, p, 69999, vh(25, i)), 0);
+    }
+    CHECK_INT(rts_distinct_is_list(b, p), 0); /* a's block still counts: dropped one */
+    CHECK_NEAR(rts_distinct_query(&d, b, p, 69999), 2, 0);
+    rts_hll_pool_stats(p, &s);
+    CHECK_INT(s.exhausted, 1);
+    CHECK_INT(rts_distinct_add(&d, b, p, 71000, vh(25, 3)), 0);
+    CHECK_INT(rts_distinct_is_list(b, p), 1); /* taken back from a */
+    CHECK_INT(rts_distinct_is_list(a, p), 0);
+    CHECK_NEAR(rts_distinct_query(&d, b, p, 71000), 3, 0);
+    CHECK_NEAR(rts_distinct_query(&d, a, p, 71000), 0, 0);
+    rts_hll_pool_stats(p, &s);
+    CHECK_INT(s.reclaimed, 1);
+    CHECK_INT(s.lists_in_use, 1);
+    /* a comes back: inline, without touching b's block */
+    CHECK_INT(rts_distinct_add(&d, a, p, 72000, vh(23, 9)), 0);
+    CHECK_NEAR(rts_distinct_query(&d, a, p, 72000), 1, 0);
+    CHECK_NEAR(rts_distinct_query(&d, b, p, 72000), 3, 0);
+    rts_distinct_release(&d, a, p);
+    CHECK_INT(lists_in_use(p), 1);
+    rts_distinct_release(&d, b, p);
+    CHECK_INT(lists_in_use(p), 0);
+    rts_hll_pool_free(p);
+
+    /* inline entries as many as a list holds: no list blocks */
+    d.sparse_cap = RTS_HLL_LIST_CAP;
+    p = pool_lists(&d, 1, 8);
+    rts_hll_pool_stats(p, &s);
+    CHECK_INT(s.lists_max, 0);
+    rts_hll_pool_free(p);
+}
+
 TEST(extreme_times)
 {
     struct rts_distinct_spec d = {32, 32, 2}; /* r = 1 ms */
@@ -584,6 +771,9 @@ int main(void)
     RUN(dense_sliding_and_too_old);
     RUN(pool_exhausted);
     RUN(pool_reclaim);
+    RUN(list_tier);
+    RUN(list_expiry_and_reuse);
+    RUN(list_pool_exhausted_and_reclaim);
     RUN(extreme_times);
     RUN(dense_against_model);
     RUN(accuracy);
