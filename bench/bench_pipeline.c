@@ -12,7 +12,9 @@
  *     in the steady state after a warm-up, with memory committed ahead
  *     (housekeeper and idle workers) and without;
  *  D. bytes of state per key (with A);
- *  N. the machine's noise floor: how often a spinning thread is stopped.
+ *  N. the machine's noise floor: how often a spinning thread is stopped,
+ *     and what those stops alone do to the latency at the offered rate of C
+ *     (a queue model replaying them).
  * Usage: bench_pipeline [events (default 1000000)] [rate for C (default 250000)]
  *                       [parts to run (default ABECN)]
  */
@@ -289,13 +291,65 @@ static void bench_paced(int workers, long rate, int prefault, int warm_s, int me
  * of such a gap ahead: the share of random instants at which an event
  * handed to a worker thread would wait over 50 us before it even runs, so a
  * floor under the share of events slower than that, whatever the code. */
-static void noise_floor(void)
+#define GAPS_MAX (1 << 17)
+static uint64_t gap_at[GAPS_MAX], gap_len[GAPS_MAX]; /* the stops over 5 us, for the model */
+static size_t ngaps;
+
+/* N, the queue model: the latency events arriving every 1e9 / @rate ns in
+ * bursts of @burst would see if each took @svc_ns of a thread that stopped
+ * when and as long as the spinning thread did: a floor under any pipeline
+ * of that cost on this machine, at that moment. */
+static void queue_model(long rate, int burst, uint64_t svc_ns, double *p50, double *p99)
+{
+    static struct rts_hist h;
+    const double every = 1e9 / (double)rate;
+    uint64_t free_at = 0;
+    size_t g = 0;
+
+    memset(&h, 0, sizeof(h));
+    for (long i = 0;; i++) {
+        /* a burst is handed over when its last event is due */
+        uint64_t at = (uint64_t)((double)(i / burst * burst + burst - 1) * every);
+        uint64_t start = at > free_at ? at : free_at, end;
+
+        if (at >= 3000000000u) {
+            break;
+        }
+        while (g < ngaps && gap_at[g] + gap_len[g] <= start) {
+            g++;
+        }
+        end = start + svc_ns;
+        for (size_t j = g; j < ngaps && gap_at[j] < end; j++) {
+            if (gap_at[j] + gap_len[j] <= start) {
+                continue;
+            }
+            if (gap_at[j] <= start) { /* stopped when it would start */
+                start = gap_at[j] + gap_len[j];
+                end = start + svc_ns;
+            } else { /* stopped in the middle */
+                end += gap_len[j];
+            }
+        }
+        free_at = end;
+        rts_hist_add(&h, end - at);
+    }
+    *p50 = (double)rts_hist_quantile(&h, 0.5) / 1e3;
+    *p99 = (double)rts_hist_quantile(&h, 0.99) / 1e3;
+}
+
+static void noise_floor(long rate)
 {
     uint64_t t0 = rts_now_ns(), prev = t0, now, gap, n20 = 0, n100 = 0, stalled = 0, worst = 0,
              over50 = 0;
+    double q50[2], q99[2];
 
+    ngaps = 0;
     while ((now = rts_now_ns()) - t0 < 3000000000u) {
         gap = now - prev;
+        if (gap > 5000 && ngaps < GAPS_MAX) {
+            gap_at[ngaps] = prev - t0;
+            gap_len[ngaps++] = gap;
+        }
         prev = now;
         if (gap > 20000) {
             n20++;
@@ -310,6 +364,12 @@ static void noise_floor(void)
            "a random instant would wait > 50 us for the thread %.2f%% of the time\n",
            (double)n20 / 3, (double)n100 / 3, (double)stalled / 3e7, (double)worst / 1e6,
            (double)over50 / 3e7);
+    queue_model(rate, 1, 1000, &q50[0], &q99[0]);
+    queue_model(rate, 13, 1000, &q50[1], &q99[1]);
+    printf("N. queue model: events at %ld/s taking 1 us each of a thread stopped as this one was: "
+           "p50 %.1f us, p99 %.1f us arriving evenly; p50 %.1f us, p99 %.1f us in bursts of 13 "
+           "(the generator's here)\n",
+           rate, q50[0], q99[0], q50[1], q99[1]);
 }
 
 int main(int argc, char **argv)
@@ -346,7 +406,7 @@ int main(int argc, char **argv)
         }
     }
     if (strchr(parts, 'N')) {
-        noise_floor();
+        noise_floor(rate);
     }
     return 0;
 }
