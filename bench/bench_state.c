@@ -365,6 +365,23 @@ static void bench_distinct(void)
     /* worst case: every event in a new bucket */
     printf("distinct   dense, new bucket every event        : %7.1f ns/event\n",
            bench_distinct_one(p, st, 1000000, DAY / 32, 20000));
+    /* 200 values, an event a minute: past the 16 inline entries, held
+     * exactly in a list block, against the same stream in a sketch (a pool
+     * without list blocks) */
+    {
+        struct rts_hll_pool *pl = rts_hll_pool_new(&dist24h, 16, 16, NULL);
+        double list, dense;
+
+        if (!pl) {
+            exit(2);
+        }
+        list = bench_distinct_one(pl, st, 200, 60000, 200000);
+        dense = bench_distinct_one(p, st, 200, 60000, 200000);
+        printf("distinct   200 values, 1 ev/min, add+query: list block %7.1f ns/event, sketch "
+               "%7.1f ns/event (%.2fx)\n",
+               list, dense, dense / list);
+        rts_hll_pool_free(pl);
+    }
     printf("distinct   sketch %zu B reserved per dense key (%u panes, merged copy, owners, meta), "
            "committed per touched pane\n",
            ps.bytes_per_sketch, dist24h.nbuckets);

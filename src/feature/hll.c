@@ -1028,7 +1028,8 @@ double rts_distinct_query(const struct rts_distinct_spec *d, const void *st,
     const struct dhdr *h = st;
     struct sk k;
     struct ents x;
-    uint32_t i, count = 0;
+    const uint64_t width = (uint64_t)d->width_ms;
+    uint32_t i, n, count = 0;
 
     if (!h->seen) {
         return 0.0;
@@ -1042,10 +1043,9 @@ double rts_distinct_query(const struct rts_distinct_spec *d, const void *st,
     if (!ents_of(d, h, p, &x)) {
         return 0.0; /* taken back: every value had expired */
     }
-    for (i = 0; i < h->nsparse; i++) {
-        if (x.time[i] <= ts_ms && (uint64_t)ts_ms - (uint64_t)x.time[i] < (uint64_t)d->width_ms) {
-            count++;
-        }
+    n = h->nsparse;
+    for (i = 0; i < n; i++) { /* on locals only, so that the compiler vectorizes it */
+        count += x.time[i] <= ts_ms && (uint64_t)ts_ms - (uint64_t)x.time[i] < width;
     }
     return (double)count;
 }

@@ -5,8 +5,8 @@
  * so every allocation the project's code makes goes through the counters
  * below. After set-up and a warm-up, decoding, evaluating (features, score,
  * rules, alerts) and formatting score and DLQ records for thousands of
- * events - new keys, known keys, dense sketches, bad input - must not
- * allocate once.
+ * events - new keys, known keys, distinct values moving to list blocks, bad
+ * input - must not allocate once.
  */
 #include <stdlib.h>
 #include <string.h>
