@@ -658,6 +658,7 @@ void rts_feature_worker_stats(const struct rts_feature_worker *w, struct rts_fea
         out->sketches_in_use += ps.in_use;
         out->sketches_exhausted += ps.exhausted;
         out->lists_in_use += ps.lists_in_use;
-        out->bytes_committed += ps.in_use * ps.bytes_per_sketch + ps.lists_in_use * 4096;
+        out->bytes_committed +=
+            ps.in_use * ps.bytes_per_sketch + ps.lists_in_use * ps.bytes_per_list;
     }
 }

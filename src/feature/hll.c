@@ -158,9 +158,14 @@ static int64_t *sp_time(const struct rts_distinct_spec *d, void *st)
 
 /* ---- pooled blocks ---- */
 
+static unsigned char *blk_at(const struct region *r, uint32_t idx1)
+{
+    return r->base + (size_t)(idx1 - 1) * r->block_bytes;
+}
+
 static struct blk_link *blk_link(const struct region *r, uint32_t idx1)
 {
-    return (struct blk_link *)(r->base + (size_t)(idx1 - 1) * r->block_bytes + r->link_off);
+    return (struct blk_link *)(blk_at(r, idx1) + r->link_off);
 }
 
 /* Block @idx1 of @r if @h holds it in @mode, generation and all (not taken
@@ -170,7 +175,7 @@ static unsigned char *blk_of(const struct region *r, const struct dhdr *h, int m
     if (h->mode != mode || !h->block || h->block > r->max || blk_link(r, h->block)->gen != h->gen) {
         return NULL;
     }
-    return r->base + (size_t)(h->block - 1) * r->block_bytes;
+    return blk_at(r, h->block);
 }
 
 static void used_unlink(struct region *r, uint32_t idx1)
@@ -279,7 +284,7 @@ static void to_inline(struct dhdr *h)
 
 static void sk_get(const struct rts_hll_pool *p, uint32_t idx1, struct sk *k)
 {
-    unsigned char *b = p->sk.base + (size_t)(idx1 - 1) * p->sk.block_bytes;
+    unsigned char *b = blk_at(&p->sk, idx1);
 
     k->n = p->nbuckets;
     k->idx1 = idx1;
@@ -788,6 +793,7 @@ void rts_hll_pool_stats(const struct rts_hll_pool *p, struct rts_hll_pool_stats 
     out->bytes_per_sketch = p->sk.block_bytes;
     out->lists_in_use = __atomic_load_n(&p->ls.in_use, __ATOMIC_RELAXED);
     out->lists_max = p->ls.max;
+    out->bytes_per_list = p->ls.block_bytes;
 }
 
 double rts_hll_estimate(const uint8_t *regs)
@@ -859,7 +865,7 @@ static int to_list(const struct rts_distinct_spec *d, struct dhdr *h, struct rts
     if (!idx1) {
         return 0;
     }
-    b = p->ls.base + (size_t)(idx1 - 1) * PAGE;
+    b = blk_at(&p->ls, idx1);
     memcpy(b + LIST_HASH_OFF, e->hash, h->nsparse * sizeof(*e->hash));
     memcpy(b + LIST_TIME_OFF, e->time, h->nsparse * sizeof(*e->time));
     h->mode = MODE_LIST;
@@ -974,7 +980,7 @@ int rts_distinct_add(const struct rts_distinct_spec *d, void *st, struct rts_hll
         return 0;
     }
     if (h->mode == MODE_LIST) {
-        struct blk_link *l = ents_of(d, h, p, &x) ? blk_link(&p->ls, h->block) : NULL;
+        struct blk_link *l = p && blk_of(&p->ls, h, MODE_LIST) ? blk_link(&p->ls, h->block) : NULL;
 
         if (l && l->expire_ts <= ts_ms) {
             region_put(&p->ls, h->block); /* every value has expired: back to inline */

@@ -86,7 +86,8 @@ struct rts_hll_pool_stats {
     uint64_t in_use, max, exhausted; /* exhausted: adds that found no free block */
     size_t bytes_per_sketch;         /* reserved; committed as panes are touched */
     uint64_t reclaimed;              /* expired blocks taken back from quiet keys */
-    uint64_t lists_in_use, lists_max; /* list blocks (one page each) */
+    uint64_t lists_in_use, lists_max; /* list blocks */
+    size_t bytes_per_list;            /* one page */
 };
 
 /* RTS_ERR_OK if @d is usable, else RTS_ERR_INVAL with @eb naming the field. */
