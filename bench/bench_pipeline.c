@@ -12,9 +12,10 @@
  *     in the steady state after a warm-up, with memory committed ahead
  *     (housekeeper and idle workers) and without;
  *  D. bytes of state per key (with A);
- *  N. the machine's noise floor: how often a spinning thread is stopped,
- *     and what those stops alone do to the latency at the offered rate of C
- *     (a queue model replaying them).
+ *  N. the machine's noise floor: how often two threads spinning at once
+ *     are stopped, and what those stops alone do to the latency at the
+ *     offered rate of C and the per-event costs C measured (a model of the
+ *     source and one worker replaying them).
  * Usage: bench_pipeline [events (default 1000000)] [rate for C (default 250000)]
  *                       [parts to run (default ABECN)]
  */
@@ -256,13 +257,29 @@ static void bench_model_on(int workers, long events)
 /* C: latency at a fixed offered rate, after a warm-up. The daemon runs in
  * its own thread; the histograms are cumulative, so quantiles of the
  * difference between a snapshot after the warm-up and one at the end are
- * the latency of the steady state. */
-static void bench_paced(int workers, long rate, int prefault, int warm_s, int measure_s,
-                        double *p50, double *p99)
+ * the latency of the steady state. Also the mean cost of one event in the
+ * source (decode) and in the worker (features + rules + emit) at that rate,
+ * for N's model. */
+struct paced_result {
+    double p50_us, p99_us, src_ns, wrk_ns;
+};
+
+static double hist_mean_between(const struct rts_daemon_stats *a, const struct rts_daemon_stats *b,
+                                enum rts_stage st)
+{
+    struct rts_hist h;
+
+    bench_hist_sub(&h, &b->hist[st], &a->hist[st]);
+    return h.count ? (double)h.sum / (double)h.count : 0;
+}
+
+static struct paced_result bench_paced(int workers, long rate, int prefault, int warm_s,
+                                       int measure_s)
 {
     struct rts_daemon_opts opts = {.no_housekeeper = !prefault, .no_idle_prefault = !prefault};
     struct bench_paced_run pr = {0};
     struct rts_daemon_stats a, b;
+    struct paced_result r;
     struct rts_hist h;
     pthread_t tid;
     struct timespec ts = {warm_s, 0};
@@ -278,98 +295,167 @@ static void bench_paced(int workers, long rate, int prefault, int warm_s, int me
     pthread_join(tid, NULL);
     rts_daemon_stats(pr.d, &b);
     bench_hist_sub(&h, &b.hist[RTS_STAGE_TOTAL], &a.hist[RTS_STAGE_TOTAL]);
-    *p50 = (double)rts_hist_quantile(&h, 0.5) / 1e3;
-    *p99 = (double)rts_hist_quantile(&h, 0.99) / 1e3;
+    r.p50_us = (double)rts_hist_quantile(&h, 0.5) / 1e3;
+    r.p99_us = (double)rts_hist_quantile(&h, 0.99) / 1e3;
+    r.src_ns = hist_mean_between(&a, &b, RTS_STAGE_DECODE);
+    r.wrk_ns = hist_mean_between(&a, &b, RTS_STAGE_FEATURES) +
+               hist_mean_between(&a, &b, RTS_STAGE_RULES) +
+               hist_mean_between(&a, &b, RTS_STAGE_EMIT);
     rts_daemon_stats_fini(&a);
     rts_daemon_stats_fini(&b);
     rts_daemon_free(pr.d);
+    return r;
 }
 
-/* N: what the machine itself does to a thread that never sleeps: the gaps
- * a spinning loop sees between two clock reads are time it did not run.
- * `over50` is the time during which the thread still had more than 50 us
- * of such a gap ahead: the share of random instants at which an event
- * handed to a worker thread would wait over 50 us before it even runs, so a
- * floor under the share of events slower than that, whatever the code. */
+/* N: what the machine itself does to threads that never sleep: the gaps a
+ * spinning loop sees between two clock reads are time it did not run. Two
+ * threads spin at once, as the source and a worker do. `over50` is the time
+ * during which a thread still had more than 50 us of such a gap ahead: the
+ * share of random instants at which an event handed to it would wait over
+ * 50 us before it even runs. */
+#define NOISE_NS 3000000000u
 #define GAPS_MAX (1 << 17)
-static uint64_t gap_at[GAPS_MAX], gap_len[GAPS_MAX]; /* the stops over 5 us, for the model */
-static size_t ngaps;
+struct stops {
+    uint64_t t0;                          /* the common start */
+    uint64_t at[GAPS_MAX], len[GAPS_MAX]; /* the stops over 5 us, for the model */
+    size_t n;
+    uint64_t n20, n100, stalled, worst, over50;
+};
+static struct stops noise[2];
 
-/* N, the queue model: the latency events arriving every 1e9 / @rate ns in
- * bursts of @burst would see if each took @svc_ns of a thread that stopped
- * when and as long as the spinning thread did: a floor under any pipeline
- * of that cost on this machine, at that moment. */
-static void queue_model(long rate, int burst, uint64_t svc_ns, double *p50, double *p99)
+static void *spin_stops(void *arg)
 {
+    struct stops *s = arg;
+    uint64_t prev = rts_now_ns(), now, gap;
+
+    while ((now = rts_now_ns()) - s->t0 < NOISE_NS) {
+        gap = now - prev;
+        if (gap > 5000 && s->n < GAPS_MAX) {
+            s->at[s->n] = prev - s->t0;
+            s->len[s->n++] = gap;
+        }
+        prev = now;
+        if (gap > 20000) {
+            s->n20++;
+            s->stalled += gap;
+        }
+        s->n100 += gap > 100000;
+        s->over50 += gap > 50000 ? gap - 50000 : 0;
+        s->worst = gap > s->worst ? gap : s->worst;
+    }
+    return NULL;
+}
+
+/* When a thread that stopped as @s did, starting at @t, has done @work ns;
+ * *@g is a cursor into its stops (call with times that never decrease). */
+static uint64_t run_for(const struct stops *s, size_t *g, uint64_t t, uint64_t work)
+{
+    uint64_t end;
+
+    while (*g < s->n && s->at[*g] + s->len[*g] <= t) {
+        (*g)++;
+    }
+    if (*g < s->n && s->at[*g] <= t) { /* stopped at t */
+        t = s->at[*g] + s->len[*g];
+        (*g)++;
+    }
+    end = t + work;
+    for (size_t j = *g; j < s->n && s->at[j] < end; j++) {
+        end += s->len[j]; /* stopped in the middle */
+    }
+    return end;
+}
+
+/* N, the pipeline model: events due evenly at @rate; a source thread that
+ * stops as @src did takes what is due (up to a poll batch, 256), stamps it
+ * and queues each event after @src_ns; a worker that stops as @wrk did takes
+ * what is queued (up to @batch) and emits the batch after @wrk_ns per event.
+ * The latency from stamp to emit is what the daemon measures in C; here it
+ * is only the queueing these stops cause at these costs: a floor under the
+ * pipeline's on this machine, at that moment. @src NULL: a source that
+ * never stops. */
+static void pipeline_model(long rate, double src_ns, double wrk_ns, size_t batch,
+                           const struct stops *src, const struct stops *wrk, double *p50,
+                           double *p99)
+{
+    static const struct stops none;
     static struct rts_hist h;
     const double every = 1e9 / (double)rate;
-    uint64_t free_at = 0;
-    size_t g = 0;
+    const size_t n = (size_t)((double)(NOISE_NS - 100000000u) / every); /* 0.1 s to drain */
+    uint64_t *stamp = malloc(n * sizeof(*stamp)), *queued = malloc(n * sizeof(*queued)), t = 0;
+    size_t gs = 0, gw = 0;
 
+    src = src ? src : &none;
     memset(&h, 0, sizeof(h));
-    for (long i = 0;; i++) {
-        /* a burst is handed over when its last event is due */
-        uint64_t at = (uint64_t)((double)(i / burst * burst + burst - 1) * every);
-        uint64_t start = at > free_at ? at : free_at, end;
+    for (size_t i = 0; i < n;) {
+        uint64_t due = (uint64_t)((double)i * every), st;
+        size_t j = i;
 
-        if (at >= 3000000000u) {
-            break;
+        st = t = run_for(src, &gs, t > due ? t : due, 0);
+        while (j < n && j - i < 256 && (double)j * every <= (double)st) {
+            j++;
         }
-        while (g < ngaps && gap_at[g] + gap_len[g] <= start) {
-            g++;
+        for (; i < j; i++) {
+            t = run_for(src, &gs, t, (uint64_t)src_ns);
+            stamp[i] = st;
+            queued[i] = t;
         }
-        end = start + svc_ns;
-        for (size_t j = g; j < ngaps && gap_at[j] < end; j++) {
-            if (gap_at[j] + gap_len[j] <= start) {
-                continue;
-            }
-            if (gap_at[j] <= start) { /* stopped when it would start */
-                start = gap_at[j] + gap_len[j];
-                end = start + svc_ns;
-            } else { /* stopped in the middle */
-                end += gap_len[j];
-            }
-        }
-        free_at = end;
-        rts_hist_add(&h, end - at);
     }
+    t = 0;
+    for (size_t k = 0; k < n;) {
+        size_t m = k;
+
+        t = run_for(wrk, &gw, t > queued[k] ? t : queued[k], 0);
+        while (m < n && m - k < batch && queued[m] <= t) {
+            m++;
+        }
+        t = run_for(wrk, &gw, t, (uint64_t)((double)(m - k) * wrk_ns));
+        for (; k < m; k++) {
+            rts_hist_add(&h, t - stamp[k]);
+        }
+    }
+    free(stamp);
+    free(queued);
     *p50 = (double)rts_hist_quantile(&h, 0.5) / 1e3;
     *p99 = (double)rts_hist_quantile(&h, 0.99) / 1e3;
 }
 
-static void noise_floor(long rate)
+/* @src_ns and @wrk_ns: the costs C measured, or 0 when C did not run */
+static void noise_floor(long rate, double src_ns, double wrk_ns)
 {
-    uint64_t t0 = rts_now_ns(), prev = t0, now, gap, n20 = 0, n100 = 0, stalled = 0, worst = 0,
-             over50 = 0;
-    double q50[2], q99[2];
+    pthread_t tid[2];
+    double q50[3], q99[3];
+    const char *costs = "measured in C";
 
-    ngaps = 0;
-    while ((now = rts_now_ns()) - t0 < 3000000000u) {
-        gap = now - prev;
-        if (gap > 5000 && ngaps < GAPS_MAX) {
-            gap_at[ngaps] = prev - t0;
-            gap_len[ngaps++] = gap;
-        }
-        prev = now;
-        if (gap > 20000) {
-            n20++;
-            stalled += gap;
-        }
-        n100 += gap > 100000;
-        over50 += gap > 50000 ? gap - 50000 : 0;
-        worst = gap > worst ? gap : worst;
+    memset(noise, 0, sizeof(noise));
+    noise[0].t0 = noise[1].t0 = rts_now_ns();
+    for (int i = 0; i < 2; i++) {
+        pthread_create(&tid[i], NULL, spin_stops, &noise[i]);
     }
-    printf("N. noise floor: a thread spinning for 3 s was stopped %.0f times/s for > 20 us, %.0f "
-           "times/s for > 100 us, %.2f%% of the time in all; longest %.2f ms; an event arriving at "
-           "a random instant would wait > 50 us for the thread %.2f%% of the time\n",
-           (double)n20 / 3, (double)n100 / 3, (double)stalled / 3e7, (double)worst / 1e6,
-           (double)over50 / 3e7);
-    queue_model(rate, 1, 1000, &q50[0], &q99[0]);
-    queue_model(rate, 13, 1000, &q50[1], &q99[1]);
-    printf("N. queue model: events at %ld/s taking 1 us each of a thread stopped as this one was: "
-           "p50 %.1f us, p99 %.1f us arriving evenly; p50 %.1f us, p99 %.1f us in bursts of 13 "
-           "(the generator's here)\n",
-           rate, q50[0], q99[0], q50[1], q99[1]);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(tid[i], NULL);
+    }
+    for (int i = 0; i < 2; i++) {
+        const struct stops *s = &noise[i];
+        printf("N. noise floor, spinning thread %d of 2 (3 s): stopped %.0f times/s for > 20 us, "
+               "%.0f times/s for > 100 us, %.2f%% of the time in all; longest %.2f ms; an event "
+               "arriving at a random instant would wait > 50 us for it %.2f%% of the time\n",
+               i + 1, (double)s->n20 / 3, (double)s->n100 / 3, (double)s->stalled / 3e7,
+               (double)s->worst / 1e6, (double)s->over50 / 3e7);
+    }
+    if (src_ns <= 0 || wrk_ns <= 0) {
+        src_ns = 200;
+        wrk_ns = 1000;
+        costs = "assumed: C did not run";
+    }
+    pipeline_model(rate, src_ns, wrk_ns, 64, &noise[0], &noise[1], &q50[0], &q99[0]);
+    pipeline_model(rate, src_ns, wrk_ns, 64, NULL, &noise[1], &q50[1], &q99[1]);
+    pipeline_model(rate, src_ns, wrk_ns / 2, 64, &noise[0], &noise[1], &q50[2], &q99[2]);
+    printf("N. pipeline model: events at %ld/s taking %.2f us each to decode in the source and "
+           "%.2f us in the worker (features + rules + emit; %s), the two threads stopped as "
+           "these two were: p50 %.1f us, p99 %.1f us; a source that never stops: p99 %.1f us; "
+           "at half the worker's cost: p99 %.1f us\n",
+           rate, src_ns / 1e3, wrk_ns / 1e3, costs, q50[0], q99[0], q99[1], q99[2]);
 }
 
 int main(int argc, char **argv)
@@ -377,6 +463,7 @@ int main(int argc, char **argv)
     long events = argc > 1 ? strtol(argv[1], NULL, 10) : 1000000;
     long rate = argc > 2 ? strtol(argv[2], NULL, 10) : 250000;
     const char *parts = argc > 3 ? argv[3] : "ABECN";
+    double src_ns = 0, wrk_ns = 0; /* one event's cost in C, 1 worker, for N */
 
     printf("bench_pipeline: demo feature set (11 features), fallback score, 3 rules, null sink\n");
     if (strchr(parts, 'A')) {
@@ -389,13 +476,23 @@ int main(int argc, char **argv)
         bench_model_on(w, events);
     }
     for (int w = 1; w <= 2 && strchr(parts, 'C'); w++) {
-        double q50[2][3], q99[2][3];
+        double q50[2][3], q99[2][3], src[3], wrk[3];
         /* committing memory ahead (housekeeper and idle workers) on and off,
          * interleaved: the same noise for both */
         for (int i = 0; i < 3; i++) {
             for (int pf = 0; pf < 2; pf++) {
-                bench_paced(w, rate, pf, 2, 4, &q50[pf][i], &q99[pf][i]);
+                struct paced_result r = bench_paced(w, rate, pf, 2, 4);
+                q50[pf][i] = r.p50_us;
+                q99[pf][i] = r.p99_us;
+                if (pf) {
+                    src[i] = r.src_ns;
+                    wrk[i] = r.wrk_ns;
+                }
             }
+        }
+        if (w == 1) {
+            src_ns = bench_median(src, 3);
+            wrk_ns = bench_median(wrk, 3);
         }
         for (int pf = 1; pf >= 0; pf--) {
             printf("C. daemon, %d worker%s, offered %ld events/s, prefault %s: latency "
@@ -406,7 +503,7 @@ int main(int argc, char **argv)
         }
     }
     if (strchr(parts, 'N')) {
-        noise_floor(rate);
+        noise_floor(rate, src_ns, wrk_ns);
     }
     return 0;
 }
