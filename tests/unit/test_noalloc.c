@@ -5,8 +5,8 @@
  * so every allocation the project's code makes goes through the counters
  * below. After set-up and a warm-up, decoding, evaluating (features, score,
  * rules, alerts) and formatting score and DLQ records for thousands of
- * events - new keys, known keys, distinct values moving to list blocks, bad
- * input - must not allocate once.
+ * events - new keys, known keys, distinct values moving to list blocks and
+ * on to dense sketches, bad input - must not allocate once.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +64,7 @@ static const char *yaml =
     "  - {name: mean30d, agg: mean, of: amount, window: 30d}\n"
     "  - {name: max24h, agg: max, of: amount, window: 24h}\n"
     "  - {name: merchants, agg: distinct, of: merchant_id, window: 24h, exact: 2}\n"
+    "  - {name: amounts, agg: distinct, of: amount, window: 24h}\n"
     "  - {name: last5, agg: mean, of: amount, last: 5}\n"
     "  - {name: since, agg: since_last}\n"
     "  - {name: foreign, expr: \"country != 'US'\"}\n"
@@ -75,9 +76,12 @@ static const char *yaml =
     "alerts: {when: \"decision == 'block'\", sink: {type: null}}\n"
     "limits: {max_keys: 500}\n";
 
-TEST(per_event_path)
+/* Two passes of 20,000 generated events over @cards cards: the second must
+ * not allocate. Returns the dense sketches in use at the end. */
+static uint64_t per_event_path_over(unsigned cards)
 {
     struct rts_errbuf eb = {0};
+    struct rts_feature_stats fs = {0};
     struct rts_pipeline_conf *c = rts_pipeline_conf_parse("noalloc.yaml", yaml, strlen(yaml), &eb);
     struct rts_pipeline *p = c ? rts_pipeline_new(c, &eb) : NULL;
     struct rts_gen_opts go;
@@ -90,10 +94,10 @@ TEST(per_event_path)
     CHECK(p != NULL);
     if (!p) {
         fprintf(stderr, "%s\n", eb.msg);
-        return;
+        return 0;
     }
     rts_gen_opts_default(&go);
-    go.cards = 2000; /* more keys than max_keys: evictions on the path too */
+    go.cards = cards;
     go.bad_rate = 0.02;
     g = rts_gen_new(&go, &eb);
     CHECK_INT(rts_eval_init(&e, p, 500, 1, &eb), RTS_ERR_OK);
@@ -131,13 +135,31 @@ TEST(per_event_path)
     CHECK(bytes > 0);
     CHECK(alerts > 0);
     CHECK(bad > 0);
-    fprintf(stderr, "  %ld alerts, %ld bad events, %zu bytes formatted\n", alerts, bad, bytes);
+    rts_feature_worker_stats(e.fw, &fs);
+    fprintf(stderr,
+            "  %u cards: %ld alerts, %ld bad events, %zu bytes formatted, %llu list blocks, "
+            "%llu dense sketches\n",
+            cards, alerts, bad, bytes, (unsigned long long)fs.lists_in_use,
+            (unsigned long long)fs.sketches_in_use);
     free(dlq);
     free(out);
     free(rec);
     rts_eval_fini(&e);
     rts_gen_free(g);
     rts_pipeline_free(p);
+    return fs.sketches_in_use;
+}
+
+TEST(per_event_path)
+{
+    per_event_path_over(2000); /* more keys than max_keys: evictions on the path too */
+}
+
+/* A few busy cards: each sees hundreds of amounts, so its distinct values go
+ * inline -> list block -> dense sketch on the path. */
+TEST(dense_sketches)
+{
+    CHECK(per_event_path_over(10) > 0);
 }
 
 /* The lookup stage with a file store and a small cache (evictions, expiries)
@@ -275,6 +297,7 @@ int main(void)
 {
     RUN(counter_works);
     RUN(per_event_path);
+    RUN(dense_sketches);
     RUN(lookup_stage);
     return TEST_EXIT();
 }
