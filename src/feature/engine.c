@@ -430,9 +430,9 @@ struct rts_feature_worker *rts_feature_worker_new(const struct rts_features *f,
         goto nomem;
     }
     for (size_t i = 0; i < f->ndg; i++) {
-        /* list blocks: as much address space as the sketches (a page per page) */
-        w->pools[i] = rts_hll_pool_new(&f->dg[i].spec, lim->max_sketches,
-                                       lim->max_sketches * (f->dg[i].spec.nbuckets + 3), eb);
+        w->pools[i] =
+            rts_hll_pool_new(&f->dg[i].spec, lim->max_sketches,
+                             rts_hll_lists_like_sketches(&f->dg[i].spec, lim->max_sketches), eb);
         if (!w->pools[i]) {
             rts_feature_worker_free(w);
             return NULL;

@@ -730,11 +730,24 @@ static int region_prefault(struct region *r, size_t ahead, size_t chunk)
         (size_t)(fresh + ahead < r->max ? fresh + ahead : r->max) * r->block_bytes, chunk);
 }
 
+/* Bytes of one sketch block: its panes, merged and owner registers, then its
+ * meta data rounded up to a page. */
+static size_t sketch_bytes(const struct rts_distinct_spec *d)
+{
+    size_t meta = sizeof(struct hll_meta) + d->nbuckets * (sizeof(int64_t) + sizeof(uint16_t) + 1);
+
+    return (size_t)(d->nbuckets + 2) * RTS_HLL_M + ((meta + PAGE - 1) & ~(size_t)(PAGE - 1));
+}
+
+size_t rts_hll_lists_like_sketches(const struct rts_distinct_spec *d, size_t max_sketches)
+{
+    return max_sketches * (sketch_bytes(d) / PAGE);
+}
+
 struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t max_sketches,
                                       size_t max_lists, struct rts_errbuf *eb)
 {
     struct rts_hll_pool *p;
-    size_t meta;
 
     if (rts_distinct_check(d, eb) != RTS_ERR_OK) {
         return NULL;
@@ -751,11 +764,8 @@ struct rts_hll_pool *rts_hll_pool_new(const struct rts_distinct_spec *d, size_t 
         return NULL;
     }
     p->nbuckets = d->nbuckets;
-    meta = sizeof(struct hll_meta) + d->nbuckets * (sizeof(int64_t) + sizeof(uint16_t) + 1);
-    if (region_init(&p->sk, max_sketches,
-                    (size_t)(d->nbuckets + 2) * RTS_HLL_M +
-                        ((meta + PAGE - 1) & ~(size_t)(PAGE - 1)),
-                    (size_t)(d->nbuckets + 2) * RTS_HLL_M, "sketches", eb) != RTS_ERR_OK ||
+    if (region_init(&p->sk, max_sketches, sketch_bytes(d), (size_t)(d->nbuckets + 2) * RTS_HLL_M,
+                    "sketches", eb) != RTS_ERR_OK ||
         region_init(&p->ls, d->sparse_cap < LIST_CAP ? max_lists : 0, PAGE, 0, "list blocks", eb) !=
             RTS_ERR_OK) {
         rts_hll_pool_free(p);

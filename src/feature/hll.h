@@ -96,6 +96,11 @@ enum rts_err rts_distinct_check(const struct rts_distinct_spec *d, struct rts_er
 /* Inline state bytes for @d, a multiple of 8; zeroed = empty; 8-aligned. */
 size_t rts_distinct_size(const struct rts_distinct_spec *d);
 
+/* How many list blocks take as much address space as @max_sketches sketches
+ * of @d (a list block per page of sketch): the engine's @max_lists. Pure;
+ * any thread. */
+size_t rts_hll_lists_like_sketches(const struct rts_distinct_spec *d, size_t max_sketches);
+
 /* A pool of up to @max_sketches sketches and @max_lists list blocks for
  * specs with @d's nbuckets and sparse_cap (0 is allowed for either: keys skip
  * that mode; a sparse_cap of RTS_HLL_LIST_CAP or more takes no list blocks).
