@@ -970,6 +970,29 @@ static int dense_add(const struct rts_distinct_spec *d, struct dhdr *h, struct r
     return 1;
 }
 
+/* List mode, before an add at @ts_ms: the key goes back to inline if its
+ * list block was taken back by the pool, or given back here because every
+ * value has expired; else the block's expire time follows the newest value. */
+static void list_advance(const struct rts_distinct_spec *d, struct dhdr *h, struct rts_hll_pool *p,
+                         int64_t ts_ms)
+{
+    struct blk_link *l;
+
+    if (!p || !blk_of(&p->ls, h, MODE_LIST)) {
+        to_inline(h);
+        return;
+    }
+    l = blk_link(&p->ls, h->block);
+    if (l->expire_ts <= ts_ms) {
+        region_put(&p->ls, h->block);
+        to_inline(h);
+    } else if (h->newest_ts > INT64_MAX - d->width_ms ||
+               h->newest_ts + d->width_ms > l->expire_ts) {
+        l->expire_ts = list_expire_ts(d, h->newest_ts);
+        used_touch(&p->ls, h->block);
+    }
+}
+
 int rts_distinct_add(const struct rts_distinct_spec *d, void *st, struct rts_hll_pool *p,
                      int64_t ts_ms, uint64_t hash)
 {
@@ -990,19 +1013,7 @@ int rts_distinct_add(const struct rts_distinct_spec *d, void *st, struct rts_hll
         return 0;
     }
     if (h->mode == MODE_LIST) {
-        struct blk_link *l = p && blk_of(&p->ls, h, MODE_LIST) ? blk_link(&p->ls, h->block) : NULL;
-
-        if (l && l->expire_ts <= ts_ms) {
-            region_put(&p->ls, h->block); /* every value has expired: back to inline */
-            l = NULL;
-        } else if (l && (h->newest_ts > INT64_MAX - d->width_ms ||
-                         h->newest_ts + d->width_ms > l->expire_ts)) {
-            l->expire_ts = list_expire_ts(d, h->newest_ts);
-            used_touch(&p->ls, h->block);
-        }
-        if (!l) {
-            to_inline(h); /* or taken back by the pool */
-        }
+        list_advance(d, h, p, ts_ms);
     }
     ents_of(d, h, p, &x);
     exact_add(d, h, p, &x, ts_ms, hash);
